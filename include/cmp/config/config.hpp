@@ -1,0 +1,95 @@
+#pragma once
+// The daemon's configuration: plain structs with their defaults, one line of
+// documentation per field (the README's reference says the same). Built only
+// by load_config()/parse_config(), which validate everything at once.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cmp/config/secret.hpp"
+
+namespace cmp::config {
+
+using duration = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+enum class log_level : std::uint8_t { debug, info, warn, error };
+enum class log_format : std::uint8_t { logfmt, json };
+enum class timestamp_mode : std::uint8_t { none, window };
+
+struct rate_limit {
+  std::uint32_t requests = 6;  // never more than this many requests ...
+  duration window = 60s;       // ... in any sliding window of this length
+};
+
+struct upstream {
+  std::string name = "default";                // [a-zA-Z0-9_-]+, unique; the `upstream` label
+  std::string url;                             // https://..., or http:// for loopback hosts only
+  std::string api_key_env = "CEREBRAS_API_KEY";  // environment variable holding the key
+  std::string api_key_file;                    // or a file holding it (wins over the env var)
+  std::string ca_file;                         // extra PEM trust anchors, added to the system store
+  std::string proxy_url;                       // HTTP CONNECT proxy; empty: HTTPS_PROXY/NO_PROXY
+  duration timeout = 10s;                      // whole request, connect to last byte
+  duration poll_interval = 60s;                // polls at wall-clock multiples of this ...
+  duration poll_offset = 5s;                   // ... plus this offset
+  rate_limit limit;                            // hard budget, retries and restarts included
+  duration max_staleness = 5min;               // older snapshots are no longer served
+  timestamp_mode timestamps = timestamp_mode::none;  // none | window
+  std::map<std::string, std::string> extra_labels;   // added to every upstream sample
+};
+
+struct log_settings {
+  log_level level = log_level::info;
+  log_format format = log_format::logfmt;
+};
+
+struct config {
+  std::string listen = "127.0.0.1:9753";  // host:port or [v6]:port
+  std::string web_config_file;            // exporter-toolkit web config; empty: plain HTTP
+  std::string state_dir = "/var/lib/cerebras-metrics-proxy";  // ledger + last snapshot
+  log_settings log;
+  std::vector<upstream> upstreams;  // at least one
+  std::string source;               // the file it was read from, for messages
+  std::vector<std::string> warnings;  // non-fatal findings (e.g. world-readable file)
+};
+
+// Every problem found in a configuration, each one line naming the file, the
+// key and the reason: `cfg.yml: upstreams[0].timeout: "10x" is not a duration`.
+class config_error : public std::runtime_error {
+ public:
+  explicit config_error(std::vector<std::string> problems);
+  [[nodiscard]] const std::vector<std::string>& problems() const noexcept { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
+};
+
+// Reads and validates a YAML file. Throws config_error (unreadable file,
+// YAML syntax, unknown key, bad value: all problems at once).
+[[nodiscard]] config load_config(const std::filesystem::path& file);
+// Same, from text; `source` names it in messages.
+[[nodiscard]] config parse_config(std::string_view yaml, std::string_view source);
+
+// Prometheus duration notation: `500ms`, `10s`, `5m`, `1h`, `1h30m`, also
+// `d`, `w`, `y`. nullopt when malformed.
+[[nodiscard]] std::optional<duration> parse_duration(std::string_view text);
+// The inverse, shortest Prometheus form: 90000ms -> "1m30s".
+[[nodiscard]] std::string format_duration(duration d);
+
+// The upstream's API key, from `api_key_file` when set (a relative path is
+// resolved against $CREDENTIALS_DIRECTORY, systemd's LoadCredential=, when
+// that is set), else from the `api_key_env` variable. Throws config_error
+// naming the variable or file (never the value) when missing, unreadable or
+// empty. Trailing whitespace/newlines of a key file are stripped. Appends a
+// warning to `warnings` when the key file is group- or world-readable.
+[[nodiscard]] secret load_api_key(const upstream& u, std::string_view source,
+                                  std::vector<std::string>* warnings = nullptr);
+
+}  // namespace cmp::config
