@@ -1,0 +1,194 @@
+#include "cmp/upstream/poll_planner.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+
+#include "cmp/upstream/budget_ledger.hpp"
+
+namespace cmp::upstream {
+namespace {
+
+using namespace std::chrono_literals;
+using tp = poll_planner::time_point;
+using kind = poll_outcome::kind;
+
+// 2026-11-25 12:00:00 UTC, a minute boundary.
+const tp noon = tp(std::chrono::seconds(1795608000));
+
+poll_planner make() { return poll_planner(poll_planner::policy{60s, 5s, 10s, 1s, 15s}); }
+
+TEST(PollPlanner, FirstPollWaitsForTheMinuteToBePublished) {
+  auto p = make();
+  p.start(noon + 2s, std::nullopt);
+  auto d = p.decide(noon + 2s, noon + 2s);
+  EXPECT_FALSE(d.fetch_now);
+  EXPECT_EQ(d.wait_until, noon + 5s);
+  EXPECT_TRUE(p.decide(noon + 5s, noon).fetch_now);
+}
+
+TEST(PollPlanner, FirstPollMidWindowGoesAtOnce) {
+  auto p = make();
+  p.start(noon + 30s, std::nullopt);
+  EXPECT_TRUE(p.decide(noon + 30s, noon + 30s).fetch_now);
+}
+
+TEST(PollPlanner, NoStartSoCloseToTheBoundaryThatTheRequestCouldCrossIt) {
+  auto p = make();
+  p.start(noon + 51s, std::nullopt);
+  auto d = p.decide(noon + 51s, noon + 51s);
+  EXPECT_FALSE(d.fetch_now);
+  EXPECT_EQ(d.wait_until, noon + 65s);
+  p.start(noon + 50s, std::nullopt);
+  EXPECT_TRUE(p.decide(noon + 50s, noon + 50s).fetch_now);
+}
+
+TEST(PollPlanner, RestoredSnapshotOfThisWindowSkipsToTheNextPoll) {
+  auto p = make();
+  p.start(noon + 20s, noon);  // restored snapshot already describes the window ending at noon
+  auto d = p.decide(noon + 20s, noon + 20s);
+  EXPECT_FALSE(d.fetch_now);
+  EXPECT_EQ(d.wait_until, noon + 65s);
+  p.start(noon + 20s, noon - 60s);  // an older one: poll now
+  EXPECT_TRUE(p.decide(noon + 20s, noon + 20s).fetch_now);
+}
+
+TEST(PollPlanner, SuccessSchedulesTheNextMinute) {
+  auto p = make();
+  p.start(noon + 5s, std::nullopt);
+  p.on_result(noon + 5300ms, {kind::success, {}, true}, 0.5);
+  EXPECT_EQ(p.decide(noon + 6s, noon).wait_until, noon + 65s);
+}
+
+TEST(PollPlanner, RetryBacksOffExponentiallyWithJitterInsideTheWindow) {
+  auto p = make();
+  p.start(noon + 5s, std::nullopt);
+  p.on_result(noon + 6s, {kind::retryable, {}, true}, 1.0);
+  EXPECT_EQ(p.due(), noon + 7s);  // ceiling 1 s
+  p.on_result(noon + 7s, {kind::retryable, {}, true}, 1.0);
+  EXPECT_EQ(p.due(), noon + 9s);  // 2 s
+  p.on_result(noon + 9s, {kind::retryable, {}, true}, 1.0);
+  EXPECT_EQ(p.due(), noon + 13s);  // 4 s
+  p.on_result(noon + 13s, {kind::retryable, {}, true}, 0.0);
+  EXPECT_EQ(p.due(), noon + 13100ms);  // full jitter, 100 ms floor
+  p.on_result(noon + 14s, {kind::retryable, {}, true}, 0.5);
+  EXPECT_EQ(p.due(), noon + 21500ms);  // half of the 15 s cap (16 s uncapped)
+  EXPECT_EQ(p.failed_attempts(), 5u);
+}
+
+TEST(PollPlanner, RetryThatCannotFinishInThisWindowBecomesTheNextPoll) {
+  auto p = make();
+  p.start(noon + 45s, std::nullopt);
+  p.on_result(noon + 48s, {kind::retryable, {}, true}, 1.0);  // + 1 s = 49 s: fits
+  EXPECT_EQ(p.due(), noon + 49s);
+  p.on_result(noon + 49500ms, {kind::retryable, {}, true}, 1.0);  // + 2 s = 51.5 s > 50 s
+  EXPECT_EQ(p.due(), noon + 65s);
+  EXPECT_EQ(p.failed_attempts(), 0u);  // a fresh window starts a fresh backoff
+}
+
+TEST(PollPlanner, RateLimitedWaitsForRetryAfter) {
+  auto p = make();
+  p.start(noon + 5s, std::nullopt);
+  p.on_result(noon + 6s, {kind::rate_limited, noon + 30s, true}, 0.0);
+  EXPECT_EQ(p.due(), noon + 30s);
+  EXPECT_FALSE(p.decide(noon + 29999ms, noon).fetch_now);
+  EXPECT_TRUE(p.decide(noon + 30s, noon).fetch_now);
+}
+
+TEST(PollPlanner, RateLimitedWithoutRetryAfterWaitsForTheNextWindow) {
+  auto p = make();
+  p.start(noon + 5s, std::nullopt);
+  p.on_result(noon + 6s, {kind::rate_limited, std::nullopt, true}, 0.0);
+  EXPECT_EQ(p.due(), noon + 65s);
+}
+
+TEST(PollPlanner, RetryAfterBeyondTheNextPollIsHonoured) {
+  auto p = make();
+  p.start(noon + 5s, std::nullopt);
+  p.on_result(noon + 6s, {kind::rate_limited, noon + 100s, true}, 0.0);
+  EXPECT_EQ(p.due(), noon + 100s);
+  EXPECT_FALSE(p.decide(noon + 65s, noon).fetch_now);
+}
+
+TEST(PollPlanner, ShouldRetryFalseAndAuthFailuresWaitForTheNextPoll) {
+  auto p = make();
+  p.start(noon + 5s, std::nullopt);
+  p.on_result(noon + 6s, {kind::retryable, {}, false}, 0.0);
+  EXPECT_EQ(p.due(), noon + 65s);
+  p.on_result(noon + 66s, {kind::final_for_slot, {}, true}, 0.0);
+  EXPECT_EQ(p.due(), noon + 125s);
+}
+
+TEST(PollPlanner, BudgetDelaysThePoll) {
+  auto p = make();
+  p.start(noon + 5s, std::nullopt);
+  auto d = p.decide(noon + 5s, noon + 20s);
+  EXPECT_FALSE(d.fetch_now);
+  EXPECT_EQ(d.wait_until, noon + 20s);
+  d = p.decide(noon + 5s, noon + 55s);  // budget frees too late for this window
+  EXPECT_EQ(d.wait_until, noon + 65s);
+}
+
+TEST(PollPlanner, WindowEndIsTheLastBoundary) {
+  auto p = make();
+  EXPECT_EQ(p.window_end_for(noon), noon);
+  EXPECT_EQ(p.window_end_for(noon + 59999ms), noon);
+  EXPECT_EQ(p.window_end_for(noon - 1ms), noon - 60s);
+  EXPECT_EQ(p.next_slot_after(noon + 5s), noon + 65s);
+  EXPECT_EQ(p.next_slot_after(noon + 4999ms), noon + 5s);
+}
+
+TEST(PollPlanner, RejectsOffsetPlusTimeoutBeyondTheInterval) {
+  EXPECT_THROW(poll_planner(poll_planner::policy{60s, 55s, 10s, 1s, 15s}), std::invalid_argument);
+}
+
+// Drives planner + ledger through hours of random outcomes: every request
+// starts where the data it gets is unambiguous, at most one success per
+// window, and the budget holds in every sliding window.
+TEST(PollPlanner, SimulationKeepsScheduleAndBudget) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 20; ++round) {
+    auto p = make();
+    budget_ledger ledger(6, 60s);
+    auto now = noon + std::chrono::milliseconds(rng() % 60'000);
+    p.start(now, std::nullopt);
+    std::vector<tp> sends;
+    std::map<tp, int> successes_per_window;
+    std::uniform_real_distribution<double> u(0, 1);
+    for (int step = 0; step < 2000; ++step) {
+      auto d = p.decide(now, ledger.next_allowed(now));
+      if (!d.fetch_now) {
+        ASSERT_GT(d.wait_until, now);
+        now = d.wait_until;
+        continue;
+      }
+      ASSERT_TRUE(ledger.try_acquire(now));
+      sends.push_back(now);
+      const auto since_boundary = now - p.window_end_for(now);
+      ASSERT_GE(since_boundary, 5s);
+      ASSERT_LE(since_boundary, 50s);
+      const auto took = std::chrono::milliseconds(rng() % 10'000);
+      poll_outcome o;
+      const double r = u(rng);
+      if (r < 0.5) {
+        o.what = kind::success;
+        ++successes_per_window[p.window_end_for(now)];
+      } else if (r < 0.8) {
+        o.what = kind::retryable;
+      } else if (r < 0.9) {
+        o.what = kind::rate_limited;
+        if (rng() % 2) o.retry_after = now + std::chrono::seconds(rng() % 90);
+      } else {
+        o.what = kind::final_for_slot;
+      }
+      now += took;
+      p.on_result(now, o, u(rng));
+    }
+    for (auto& [w, n] : successes_per_window) ASSERT_EQ(n, 1);
+    for (std::size_t i = 6; i < sends.size(); ++i) ASSERT_GT(sends[i] - sends[i - 6], 60s);
+  }
+}
+
+}  // namespace
+}  // namespace cmp::upstream
