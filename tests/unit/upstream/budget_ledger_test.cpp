@@ -87,7 +87,8 @@ TEST(BudgetLedger, RestoreKeepsNewestClampsFutureAndSorts) {
   EXPECT_EQ(ledger.history()[0], at(30s));
   EXPECT_EQ(ledger.history()[1], at(50s));
   EXPECT_EQ(ledger.history()[2], at(100s));  // a future entry only delays us
-  EXPECT_EQ(ledger.next_allowed(at(100s)), at(30s) + 61200ms);
+  EXPECT_EQ(ledger.remaining(at(100s)), 1u);  // 30 s has left the 61.2 s window
+  EXPECT_EQ(ledger.next_allowed(at(80s)), at(30s) + 61200ms);
 }
 
 TEST(BudgetLedger, RestartWithinTheWindowKeepsTheBound) {
