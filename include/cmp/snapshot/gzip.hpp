@@ -1,0 +1,56 @@
+#pragma once
+// gzip for pre-rendered bodies, in two parts.
+//
+// A scrape serves the upstream series (rendered and compressed once per poll)
+// followed by the daemon's own metrics (a few KiB, fresh per scrape). Instead
+// of recompressing everything per scrape, the body is compressed once into a
+// `gzip_head` that ends on a byte-aligned, non-final deflate block; a scrape
+// then only deflates its small tail as a final block and writes the gzip
+// trailer, combining the CRCs. The result is one ordinary gzip member.
+
+#include <zlib.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace cmp::snapshot {
+
+struct gzip_head {
+  std::string bytes;       // gzip header + deflate blocks, ends on a sync flush
+  std::uint32_t crc = 0;   // CRC-32 of the uncompressed body
+  std::uint64_t size = 0;  // uncompressed length
+};
+
+// Compresses `body` into a head that gzip_tail_writer can complete.
+[[nodiscard]] gzip_head gzip_begin(std::string_view body, int level = 6);
+
+// Completes heads with per-scrape tails. Owns one zlib stream, reused, so the
+// steady path does not allocate. Not thread-safe: one per thread.
+class gzip_tail_writer {
+ public:
+  gzip_tail_writer();
+  ~gzip_tail_writer();
+  gzip_tail_writer(const gzip_tail_writer&) = delete;
+  gzip_tail_writer& operator=(const gzip_tail_writer&) = delete;
+
+  // Replaces `out` with the bytes that follow head.bytes: `tail` as a final
+  // deflate block, then the gzip trailer for head + tail.
+  void finish(const gzip_head& head, std::string_view tail, std::string& out);
+
+ private:
+  z_stream z_{};
+};
+
+// One-shot gzip (the mock upstream and tests use it).
+[[nodiscard]] std::string gzip_compress(std::string_view body, int level = 6);
+
+// Inflates gzip (or zlib) data, refusing output larger than `limit` bytes:
+// a small compressed body can expand to gigabytes. nullopt on corrupt input
+// or when the limit is hit; `too_large` tells which.
+[[nodiscard]] std::optional<std::string> gzip_decompress(std::string_view in, std::size_t limit,
+                                                         bool* too_large = nullptr);
+
+}  // namespace cmp::snapshot

@@ -1,0 +1,128 @@
+#include "cmp/snapshot/gzip.hpp"
+
+#include <array>
+#include <stdexcept>
+
+namespace cmp::snapshot {
+
+namespace {
+
+constexpr int raw_deflate_bits = -15;  // raw deflate: we write gzip framing ourselves
+constexpr int gzip_bits = 15 + 16;
+constexpr int auto_detect_bits = 15 + 32;  // gzip or zlib
+
+// RFC 1952 header: magic, CM=deflate, no flags, no mtime, XFL=0, OS=unix.
+constexpr std::array<char, 10> gzip_header = {'\x1f', '\x8b', 8, 0, 0, 0, 0, 0, 0, 3};
+
+void append_le32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+Bytef* in_ptr(std::string_view s) {
+  return reinterpret_cast<Bytef*>(const_cast<char*>(s.data()));  // zlib never writes input
+}
+
+// Runs deflate over `in` with `flush`, appending everything produced to out.
+void deflate_all(z_stream& z, std::string_view in, int flush, std::string& out) {
+  z.next_in = in_ptr(in);
+  z.avail_in = static_cast<uInt>(in.size());
+  const std::size_t bound = deflateBound(&z, static_cast<uLong>(in.size())) + 16;
+  std::size_t used = out.size();
+  for (;;) {
+    if (out.size() - used < bound / 2 + 64) out.resize(used + bound + 64);
+    z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+    z.avail_out = static_cast<uInt>(out.size() - used);
+    const int rc = deflate(&z, flush);
+    used = out.size() - z.avail_out;
+    if (rc == Z_STREAM_END) break;
+    if (rc != Z_OK && rc != Z_BUF_ERROR) throw std::runtime_error("deflate failed");
+    if (z.avail_in == 0 && z.avail_out != 0) break;  // sync flush complete
+  }
+  out.resize(used);
+}
+
+}  // namespace
+
+gzip_head gzip_begin(std::string_view body, int level) {
+  z_stream z{};
+  if (deflateInit2(&z, level, Z_DEFLATED, raw_deflate_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::runtime_error("deflateInit2 failed");
+  gzip_head head;
+  head.bytes.assign(gzip_header.begin(), gzip_header.end());
+  try {
+    deflate_all(z, body, Z_SYNC_FLUSH, head.bytes);
+  } catch (...) {
+    deflateEnd(&z);
+    throw;
+  }
+  deflateEnd(&z);
+  head.bytes.shrink_to_fit();
+  head.crc = static_cast<std::uint32_t>(
+      crc32_z(crc32(0, nullptr, 0), in_ptr(body), body.size()));
+  head.size = body.size();
+  return head;
+}
+
+gzip_tail_writer::gzip_tail_writer() {
+  if (deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, raw_deflate_bits, 8,
+                   Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::runtime_error("deflateInit2 failed");
+}
+
+gzip_tail_writer::~gzip_tail_writer() { deflateEnd(&z_); }
+
+void gzip_tail_writer::finish(const gzip_head& head, std::string_view tail, std::string& out) {
+  deflateReset(&z_);
+  out.clear();
+  deflate_all(z_, tail, Z_FINISH, out);
+  const auto tail_crc = crc32_z(crc32(0, nullptr, 0), in_ptr(tail), tail.size());
+  const auto crc = crc32_combine(head.crc, tail_crc, static_cast<z_off_t>(tail.size()));
+  append_le32(out, static_cast<std::uint32_t>(crc));
+  append_le32(out, static_cast<std::uint32_t>((head.size + tail.size()) & 0xffffffffu));
+}
+
+std::string gzip_compress(std::string_view body, int level) {
+  z_stream z{};
+  if (deflateInit2(&z, level, Z_DEFLATED, gzip_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::runtime_error("deflateInit2 failed");
+  std::string out;
+  try {
+    deflate_all(z, body, Z_FINISH, out);
+  } catch (...) {
+    deflateEnd(&z);
+    throw;
+  }
+  deflateEnd(&z);
+  return out;
+}
+
+std::optional<std::string> gzip_decompress(std::string_view in, std::size_t limit,
+                                           bool* too_large) {
+  if (too_large) *too_large = false;
+  z_stream z{};
+  if (inflateInit2(&z, auto_detect_bits) != Z_OK) return std::nullopt;
+  std::string out;
+  z.next_in = in_ptr(in);
+  z.avail_in = static_cast<uInt>(in.size());
+  std::array<char, 64 * 1024> chunk{};
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    z.next_out = reinterpret_cast<Bytef*>(chunk.data());
+    z.avail_out = chunk.size();
+    rc = inflate(&z, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END) break;
+    const std::size_t n = chunk.size() - z.avail_out;
+    if (out.size() + n > limit) {
+      if (too_large) *too_large = true;
+      rc = Z_BUF_ERROR;
+      break;
+    }
+    out.append(chunk.data(), n);
+    if (rc == Z_OK && n == 0 && z.avail_in == 0) break;  // truncated input
+  }
+  inflateEnd(&z);
+  if (rc != Z_STREAM_END) return std::nullopt;
+  return out;
+}
+
+}  // namespace cmp::snapshot

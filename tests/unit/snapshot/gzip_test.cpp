@@ -1,0 +1,69 @@
+#include "cmp/snapshot/gzip.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace cmp::snapshot {
+namespace {
+
+std::string some_text(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s;
+  while (s.size() < n) s += "requests_count_total{endpoint=\"e" + std::to_string(rng() % 50) + "\"} " +
+                           std::to_string(rng() % 100000) + ".0\n";
+  s.resize(n);
+  return s;
+}
+
+TEST(Gzip, HeadPlusTailIsOneValidGzipMemberOfBothParts) {
+  gzip_tail_writer writer;
+  std::string tail_bytes;
+  for (std::size_t body_size : {0u, 1u, 100u, 70'000u, 1'000'000u}) {
+    for (std::size_t tail_size : {0u, 10u, 3000u}) {
+      const auto body = some_text(body_size, 1);
+      const auto tail = some_text(tail_size, 2);
+      const auto head = gzip_begin(body);
+      writer.finish(head, tail, tail_bytes);
+      const auto whole = head.bytes + tail_bytes;
+      auto out = gzip_decompress(whole, 1u << 26);
+      ASSERT_TRUE(out.has_value()) << body_size << "+" << tail_size;
+      EXPECT_EQ(*out, body + tail);
+    }
+  }
+}
+
+TEST(Gzip, TailWriterIsReusableAcrossHeads) {
+  gzip_tail_writer writer;
+  std::string t;
+  const auto a = gzip_begin("first body\n");
+  const auto b = gzip_begin("second body\n");
+  writer.finish(a, "tail a\n", t);
+  EXPECT_EQ(gzip_decompress(a.bytes + t, 1000).value(), "first body\ntail a\n");
+  writer.finish(b, "tail b\n", t);
+  EXPECT_EQ(gzip_decompress(b.bytes + t, 1000).value(), "second body\ntail b\n");
+}
+
+TEST(Gzip, DecompressRefusesOutputBeyondTheLimit) {
+  const std::string big(1 << 20, 'a');
+  const auto packed = gzip_compress(big);
+  EXPECT_LT(packed.size(), 5000u);  // a bomb: tiny in, large out
+  bool too_large = false;
+  EXPECT_FALSE(gzip_decompress(packed, (1 << 20) - 1, &too_large).has_value());
+  EXPECT_TRUE(too_large);
+  EXPECT_EQ(gzip_decompress(packed, 1 << 20, &too_large).value(), big);
+  EXPECT_FALSE(too_large);
+}
+
+TEST(Gzip, DecompressRejectsCorruptAndTruncatedInput) {
+  auto packed = gzip_compress(some_text(5000, 3));
+  bool too_large = true;
+  EXPECT_FALSE(gzip_decompress(packed.substr(0, packed.size() / 2), 1 << 20, &too_large));
+  EXPECT_FALSE(too_large);
+  packed[packed.size() - 5] ^= 0x55;  // CRC mismatch
+  EXPECT_FALSE(gzip_decompress(packed, 1 << 20));
+  EXPECT_FALSE(gzip_decompress("not gzip at all", 1 << 20));
+}
+
+}  // namespace
+}  // namespace cmp::snapshot
