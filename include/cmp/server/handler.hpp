@@ -1,0 +1,82 @@
+#pragma once
+// Routing and the answers of the local HTTP endpoints, with no I/O: a
+// request's method, path and headers in, a response description out. The
+// session turns it into bytes. Runs on the io_context thread; not
+// thread-safe.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cmp/exposition/writer.hpp"
+#include "cmp/server/negotiation.hpp"
+#include "cmp/snapshot/snapshot.hpp"
+
+namespace cmp::server {
+
+using wall_clock = std::chrono::system_clock;
+
+enum class method : unsigned char { get, head, post, other };
+
+struct request_view {
+  method verb = method::get;
+  std::string_view target;  // path and query
+  std::string_view accept;
+  std::string_view accept_encoding;
+  std::string_view authorization;
+  std::string_view scrape_timeout;  // X-Prometheus-Scrape-Timeout-Seconds
+};
+
+// One upstream as the status page and /-/ready see it.
+struct upstream_status {
+  std::string name;
+  std::string url;  // carries the organization id, never the key
+  bool up = false;
+  std::optional<wall_clock::time_point> last_success;
+  std::optional<wall_clock::time_point> snapshot_fetched_at;
+  std::chrono::milliseconds max_staleness{};
+  std::uint32_t budget_left = 0;
+  std::uint32_t budget_limit = 0;
+  std::string last_error;  // empty when the last attempt succeeded
+};
+
+// What the handler needs from the rest of the daemon.
+struct handler_context {
+  std::function<std::shared_ptr<const snapshot::exposition_view>()> view;
+  std::function<std::vector<upstream_status>(wall_clock::time_point)> upstreams;
+  // Reloads the configuration; empty string on success, else the reason.
+  std::function<std::string()> reload;
+  bool lifecycle_enabled = false;
+  // Basic auth check; unset means no auth configured. Returns true when allowed.
+  std::function<bool(std::string_view authorization)> authorize;
+};
+
+struct response {
+  unsigned status = 200;
+  std::string_view content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string_view, std::string>> headers;  // Allow, WWW-Authenticate, ...
+  // Set for /metrics: the session serves the view's bytes plus the
+  // self-metrics, in this format and encoding.
+  bool metrics = false;
+  exposition_format format = exposition_format::text;
+  bool gzip = false;
+  // For /metrics before any snapshot exists: how long the scrape may wait
+  // for the first one (from X-Prometheus-Scrape-Timeout-Seconds - 0.5 s).
+  std::chrono::milliseconds wait_for_first{0};
+};
+
+[[nodiscard]] response handle(const request_view& req, const handler_context& ctx,
+                              wall_clock::time_point now);
+
+// Content types of /metrics.
+inline constexpr std::string_view text_content_type = exposition::text_content_type;
+inline constexpr std::string_view openmetrics_content_type = exposition::openmetrics_content_type;
+
+}  // namespace cmp::server

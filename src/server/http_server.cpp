@@ -1,0 +1,423 @@
+#include "cmp/server/http_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <array>
+#include <charconv>
+#include <ctime>
+#include <list>
+#include <span>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cmp/snapshot/gzip.hpp"
+
+namespace cmp::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+std::string_view reason_phrase(unsigned status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+void append_uint(std::string& out, std::uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// RFC 9110 IMF-fixdate, e.g. "Wed, 25 Nov 2026 12:00:05 GMT".
+void append_http_date(std::string& out, wall_clock::time_point t) {
+  static constexpr std::array<const char*, 7> days = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr std::array<const char*, 12> months = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const std::time_t tt = wall_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[40];
+  const int n = std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+                              tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                              tm.tm_sec);
+  out.append(buf, static_cast<std::size_t>(n));
+}
+
+method to_method(http::verb v) {
+  switch (v) {
+    case http::verb::get: return method::get;
+    case http::verb::head: return method::head;
+    case http::verb::post: return method::post;
+    default: return method::other;
+  }
+}
+
+bool is_normal_close(const boost::system::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+         ec == beast::error::timeout || ec == asio::error::bad_descriptor ||
+         ec == asio::ssl::error::stream_truncated;
+}
+
+}  // namespace
+
+tcp::endpoint parse_listen_address(const std::string& address) {
+  std::string host, port;
+  if (!address.empty() && address.front() == '[') {
+    auto close = address.find(']');
+    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':')
+      throw std::invalid_argument("\"" + address + "\" is not [v6-address]:port");
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos) throw std::invalid_argument("\"" + address + "\" has no :port");
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (host.find(':') != std::string::npos)
+      throw std::invalid_argument("\"" + address + "\": write IPv6 addresses as [addr]:port");
+  }
+  unsigned long p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc{} || end != port.data() + port.size() || p > 65535)
+    throw std::invalid_argument("\"" + address + "\": port must be 0-65535");
+  if (host.empty()) host = "0.0.0.0";  // ":9753" listens everywhere, like Go exporters
+  if (host == "localhost") host = "127.0.0.1";
+  boost::system::error_code aec;
+  auto ip = asio::ip::make_address(host, aec);
+  if (aec) throw std::invalid_argument("\"" + address + "\": \"" + host + "\" is not an IP address");
+  return {ip, static_cast<unsigned short>(p)};
+}
+
+struct http_server::impl {
+  // One connection's bookkeeping, for the connection count and for closing
+  // idle keep-alive connections at shutdown.
+  struct connection {
+    tcp::socket* socket = nullptr;
+    bool busy = false;
+  };
+
+  impl(asio::io_context& io, handler_context c, telemetry::registry& m, server_options o,
+       std::shared_ptr<spdlog::logger> l)
+      : ioc(io), acceptor(io), ctx(std::move(c)), metrics(m), options(o), log(std::move(l)) {}
+
+  asio::io_context& ioc;
+  tcp::acceptor acceptor;
+  handler_context ctx;
+  telemetry::registry& metrics;
+  server_options options;
+  std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<asio::ssl::context> tls;
+  std::list<connection> connections;
+  bool stopping = false;
+  // Shared by all sessions: one thread, and each use completes before any
+  // co_await, so no two sessions interleave on them.
+  snapshot::gzip_tail_writer gzip_tail;
+  std::string self_metrics;
+
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> refuse(tcp::socket socket);
+  template <class Stream>
+  asio::awaitable<void> serve(Stream& stream, beast::tcp_stream& tcp, connection& conn);
+  asio::awaitable<void> session(tcp::socket socket);
+  asio::awaitable<void> tls_session(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls);
+
+  void update_connection_gauge() { metrics.set_open_connections(connections.size()); }
+};
+
+asio::awaitable<void> http_server::impl::accept_loop() {
+  while (!stopping) {
+    auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopping) break;
+      // EMFILE and friends: back off briefly instead of spinning.
+      log->warn("accept failed: {}", ec.message());
+      asio::steady_timer t(ioc, 100ms);
+      co_await t.async_wait(nothrow);
+      continue;
+    }
+    if (connections.size() >= options.max_connections) {
+      metrics.count_connection_refused();
+      asio::co_spawn(ioc, refuse(std::move(socket)), asio::detached);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto on_done = [l = log](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        l->error("connection aborted: {}", ex.what());
+      }
+    };
+    if (tls) {
+      asio::co_spawn(ioc, tls_session(std::move(socket), tls), on_done);
+    } else {
+      asio::co_spawn(ioc, session(std::move(socket)), on_done);
+    }
+  }
+}
+
+asio::awaitable<void> http_server::impl::refuse(tcp::socket socket) {
+  static constexpr std::string_view answer =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: 21\r\nConnection: close\r\nRetry-After: 1\r\n\r\ntoo many connections\n";
+  beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(1s);
+  co_await asio::async_write(stream, asio::buffer(answer), nothrow);
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+// Registers a connection for its lifetime, exceptions included.
+class connection_slot {
+ public:
+  explicit connection_slot(http_server::impl& s) : s_(s) {
+    s_.connections.emplace_back();
+    it_ = std::prev(s_.connections.end());
+    s_.update_connection_gauge();
+  }
+  ~connection_slot() {
+    s_.connections.erase(it_);
+    s_.update_connection_gauge();
+  }
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+  http_server::impl::connection& get() { return *it_; }
+
+ private:
+  http_server::impl& s_;
+  std::list<http_server::impl::connection>::iterator it_;
+};
+
+asio::awaitable<void> http_server::impl::session(tcp::socket socket) {
+  connection_slot slot(*this);
+  beast::tcp_stream stream(std::move(socket));
+  slot.get().socket = &stream.socket();
+  co_await serve(stream, stream, slot.get());
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+}
+
+asio::awaitable<void> http_server::impl::tls_session(tcp::socket socket,
+                                                     std::shared_ptr<asio::ssl::context> tls_ctx) {
+  connection_slot slot(*this);
+  auto& conn = slot.get();
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_ctx);
+  conn.socket = &beast::get_lowest_layer(stream).socket();
+  beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, nothrow);
+  if (!ec) {
+    co_await serve(stream, beast::get_lowest_layer(stream), conn);
+    beast::get_lowest_layer(stream).expires_after(1s);
+    co_await stream.async_shutdown(nothrow);
+  } else if (!is_normal_close(ec)) {
+    log->debug("TLS handshake failed: {}", ec.message());
+  }
+}
+
+template <class Stream>
+asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream& tcp,
+                                               connection& conn) {
+  beast::flat_buffer buffer(options.header_limit + 1024);
+  std::string head;
+  std::string tail;
+  std::string gz_tail;
+  while (!stopping) {
+    // Idle: wait for the first byte of the next request under the idle
+    // timeout, then give the whole header the (shorter) header timeout.
+    if (buffer.size() == 0) {
+      tcp.expires_after(options.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(options.header_limit), nothrow);
+      if (ec) break;
+      buffer.commit(n);
+    }
+    conn.busy = true;
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+    parser.body_limit(0);
+    tcp.expires_after(options.header_timeout);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, nothrow);
+
+    response resp;
+    bool keep_alive = false;
+    const auto now = wall_clock::now();
+    if (ec) {
+      if (ec == http::error::header_limit) {
+        resp.status = 431;
+        resp.body = "request header fields too large (limit 8 KiB)\n";
+      } else if (ec == http::error::body_limit || ec == http::error::unexpected_body) {
+        resp.status = 413;
+        resp.body = "request bodies are not accepted\n";
+      } else if (is_normal_close(ec) || ec == http::error::partial_message) {
+        break;  // the client went away or stalled: nothing to answer
+      } else {
+        resp.status = 400;
+        resp.body = fmt::format("bad request: {}\n", ec.message());
+      }
+      log->debug("rejected request: {}", ec.message());
+    } else {
+      const auto& req = parser.get();
+      keep_alive = req.keep_alive();
+      request_view view;
+      view.verb = to_method(req.method());
+      view.target = {req.target().data(), req.target().size()};
+      auto field = [&](std::string_view name) -> std::string_view {
+        auto it = req.find(beast::string_view(name.data(), name.size()));
+        return it == req.end() ? std::string_view{} : std::string_view(it->value().data(), it->value().size());
+      };
+      view.accept = field("Accept");
+      view.accept_encoding = field("Accept-Encoding");
+      view.authorization = field("Authorization");
+      view.scrape_timeout = field("X-Prometheus-Scrape-Timeout-Seconds");
+      resp = handle(view, ctx, now);
+    }
+    const bool head_only = !ec && parser.get().method() == http::verb::head;
+    if (stopping) keep_alive = false;
+
+    // /metrics: bytes of the current view (shared, never copied) followed by
+    // the self-metrics rendered for this scrape.
+    std::shared_ptr<const snapshot::exposition_view> view;
+    std::string_view body = resp.body;
+    if (resp.metrics) {
+      view = ctx.view();
+      if (!view->last_modified && resp.wait_for_first.count() > 0) {
+        // No snapshot yet (first start): give the first poll a chance.
+        const auto deadline = std::chrono::steady_clock::now() + resp.wait_for_first;
+        asio::steady_timer timer(ioc);
+        while (!view->last_modified && !stopping && std::chrono::steady_clock::now() < deadline) {
+          timer.expires_after(std::min<std::chrono::steady_clock::duration>(
+              50ms, deadline - std::chrono::steady_clock::now()));
+          co_await timer.async_wait(nothrow);
+          view = ctx.view();
+        }
+      }
+      const bool om = resp.format == exposition_format::openmetrics;
+      metrics.count_scrape(200);
+      tail.clear();
+      metrics.render(tail, om, wall_clock::now());
+      if (om) tail += "# EOF\n";
+      const auto& part = om ? view->openmetrics : view->text;
+      if (resp.gzip) {
+        gzip_tail.finish(part.gzip, tail, gz_tail);
+        body = part.gzip.bytes;
+      } else {
+        body = part.plain;
+      }
+    }
+    const std::string_view extra = !resp.metrics ? std::string_view{} : resp.gzip ? std::string_view(gz_tail) : std::string_view(tail);
+
+    head.clear();
+    head += "HTTP/1.1 ";
+    append_uint(head, resp.status);
+    head += ' ';
+    head += reason_phrase(resp.status);
+    head += "\r\nContent-Type: ";
+    head += resp.content_type;
+    head += "\r\nContent-Length: ";
+    append_uint(head, body.size() + extra.size());
+    if (resp.metrics) {
+      if (resp.gzip) head += "\r\nContent-Encoding: gzip";
+      head += "\r\nVary: Accept, Accept-Encoding";
+      if (view->last_modified) {
+        head += "\r\nLast-Modified: ";
+        append_http_date(head, *view->last_modified);
+        head += "\r\nAge: ";
+        append_uint(head, static_cast<std::uint64_t>(std::max<long long>(
+                              0, std::chrono::duration_cast<std::chrono::seconds>(now - *view->last_modified).count())));
+      }
+      head += "\r\nCache-Control: no-store";
+    }
+    for (const auto& [name, value] : resp.headers) {
+      head += "\r\n";
+      head += name;
+      head += ": ";
+      head += value;
+    }
+    head += "\r\nDate: ";
+    append_http_date(head, now);
+    if (!keep_alive) head += "\r\nConnection: close";
+    head += "\r\n\r\n";
+
+    std::array<asio::const_buffer, 3> buffers = {asio::buffer(head), asio::buffer(body.data(), body.size()),
+                                                 asio::buffer(extra.data(), extra.size())};
+    tcp.expires_after(options.write_timeout);
+    auto [wec, written] = co_await asio::async_write(
+        stream, std::span<const asio::const_buffer>(buffers.data(), head_only ? 1 : buffers.size()),
+        nothrow);
+    conn.busy = false;
+    if (wec || !keep_alive) break;
+  }
+}
+
+http_server::http_server(asio::io_context& ioc, handler_context ctx, telemetry::registry& metrics,
+                         server_options options, std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_unique<impl>(ioc, std::move(ctx), metrics, options, std::move(log))) {}
+
+http_server::~http_server() = default;
+
+void http_server::listen(const std::string& address) {
+  const auto endpoint = parse_listen_address(address);
+  auto& a = impl_->acceptor;
+  a.open(endpoint.protocol());
+  a.set_option(tcp::acceptor::reuse_address(true));
+  a.bind(endpoint);
+  a.listen(asio::socket_base::max_listen_connections);
+}
+
+tcp::endpoint http_server::local_endpoint() const { return impl_->acceptor.local_endpoint(); }
+
+void http_server::set_tls(std::shared_ptr<asio::ssl::context> tls) { impl_->tls = std::move(tls); }
+
+void http_server::set_handler_context(handler_context ctx) { impl_->ctx = std::move(ctx); }
+
+void http_server::start() {
+  asio::co_spawn(impl_->ioc, impl_->accept_loop(), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+}
+
+void http_server::stop() {
+  impl_->stopping = true;
+  boost::system::error_code ec;
+  impl_->acceptor.close(ec);
+  for (auto& c : impl_->connections)
+    if (!c.busy && c.socket) c.socket->cancel(ec);
+}
+
+std::size_t http_server::open_connections() const noexcept { return impl_->connections.size(); }
+
+}  // namespace cmp::server
