@@ -30,17 +30,17 @@ struct rate_limit {
 };
 
 struct upstream {
-  std::string name = "default";                // [a-zA-Z0-9_-]+, unique; the `upstream` label
-  std::string url;                             // https://..., or http:// for loopback hosts only
+  std::string name = "default";                  // [a-zA-Z0-9_-]+, unique; the `upstream` label
+  std::string url;                               // https://..., or http:// for loopback hosts only
   std::string api_key_env = "CEREBRAS_API_KEY";  // environment variable holding the key
-  std::string api_key_file;                    // or a file holding it (wins over the env var)
-  std::string ca_file;                         // extra PEM trust anchors, added to the system store
-  std::string proxy_url;                       // HTTP CONNECT proxy; empty: HTTPS_PROXY/NO_PROXY
-  duration timeout = 10s;                      // whole request, connect to last byte
-  duration poll_interval = 60s;                // polls at wall-clock multiples of this ...
-  duration poll_offset = 5s;                   // ... plus this offset
-  rate_limit limit;                            // hard budget, retries and restarts included
-  duration max_staleness = 5min;               // older snapshots are no longer served
+  std::string api_key_file;                      // or a file holding it (wins over the env var)
+  std::string ca_file;            // extra PEM trust anchors, added to the system store
+  std::string proxy_url;          // HTTP CONNECT proxy; empty: HTTPS_PROXY/NO_PROXY
+  duration timeout = 10s;         // whole request, connect to last byte
+  duration poll_interval = 60s;   // polls at wall-clock multiples of this ...
+  duration poll_offset = 5s;      // ... plus this offset
+  rate_limit limit;               // hard budget, retries and restarts included
+  duration max_staleness = 5min;  // older snapshots are no longer served
   timestamp_mode timestamps = timestamp_mode::none;  // none | window
   std::map<std::string, std::string> extra_labels;   // added to every upstream sample
 };
@@ -55,8 +55,8 @@ struct config {
   std::string web_config_file;            // exporter-toolkit web config; empty: plain HTTP
   std::string state_dir = "/var/lib/cerebras-metrics-proxy";  // ledger + last snapshot
   log_settings log;
-  std::vector<upstream> upstreams;  // at least one
-  std::string source;               // the file it was read from, for messages
+  std::vector<upstream> upstreams;    // at least one
+  std::string source;                 // the file it was read from, for messages
   std::vector<std::string> warnings;  // non-fatal findings (e.g. world-readable file)
 };
 
@@ -91,5 +91,35 @@ class config_error : public std::runtime_error {
 // warning to `warnings` when the key file is group- or world-readable.
 [[nodiscard]] secret load_api_key(const upstream& u, std::string_view source,
                                   std::vector<std::string>* warnings = nullptr);
+
+// --- Additions for the command line and --check-config -------------------
+
+// Human summary for `--check-config`: listen address, state_dir, and per
+// upstream its URL, key source (never the key), schedule, budget and
+// timestamps. Ends with the warnings, one per line.
+[[nodiscard]] std::string summarize(const config& c);
+
+// `listen` split into its parts. host has no brackets; empty means every
+// interface (`:9753`, as Go exporters accept).
+struct listen_address {
+  std::string host;
+  std::uint16_t port = 0;
+};
+// host:port, [v6]:port or :port. Port 0 is refused unless allow_port_zero
+// (tests pass `--web.listen-address=127.0.0.1:0` and read the port back);
+// the `listen` key in the file always requires 1-65535.
+[[nodiscard]] std::optional<listen_address> parse_listen_address(std::string_view text,
+                                                                 bool allow_port_zero = false);
+// Why `text` is not a listen address, for a flag's error message; empty when
+// it is one.
+[[nodiscard]] std::string listen_address_problem(std::string_view text,
+                                                 bool allow_port_zero = false);
+
+// For the --log.level / --log.format flags; nullopt when not a known value.
+[[nodiscard]] std::optional<log_level> parse_log_level(std::string_view s) noexcept;
+[[nodiscard]] std::optional<log_format> parse_log_format(std::string_view s) noexcept;
+[[nodiscard]] std::string_view to_string(log_level l) noexcept;
+[[nodiscard]] std::string_view to_string(log_format f) noexcept;
+[[nodiscard]] std::string_view to_string(timestamp_mode m) noexcept;
 
 }  // namespace cmp::config
