@@ -1,0 +1,55 @@
+#pragma once
+// Serializers for the two formats /metrics serves. Both append to `out`, so a
+// caller renders several family lists (every upstream, then the daemon's own
+// metrics) into one buffer without copies. Pure functions, safe to call
+// concurrently on distinct output strings.
+//
+// Common rules:
+//  * The model is trusted: names are written as they are (the parser and the
+//    transforms only produce valid ones). Families without samples are
+//    skipped. Label values and HELP text are escaped here and nowhere else.
+//  * Values: shortest text that parses back to the same double; integral
+//    values below 2^53 as plain integers (`5`, not `5.0` or `5e+00`); `NaN`,
+//    `+Inf`, `-Inf`.
+
+#include <string>
+
+#include "cmp/exposition/model.hpp"
+
+namespace cmp::exposition {
+
+// Content-Type values of what the writers produce.
+inline constexpr const char* text_content_type = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr const char* openmetrics_content_type =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+// Prometheus text format 0.0.4: `# HELP` (if present), `# TYPE` (always,
+// `untyped` included), then the samples; timestamps in integer milliseconds.
+// The output is accepted by parse_text() and by `promtool check metrics`.
+void write_text(const family_list& families, std::string& out);
+
+// OpenMetrics 1.0.0, WITHOUT the final `# EOF` line: the caller appends
+// `# EOF\n` once after the last part. Mapping from the text-format model:
+//  * untyped -> `unknown`.
+//  * A counter named `x_total` is written as family `x` (HELP/TYPE) with its
+//    samples still named `x_total`, as OpenMetrics requires. A counter that
+//    cannot be a valid OpenMetrics counter keeps its name and is typed
+//    `unknown` (what client_golang's expfmt does for counters without
+//    `_total`): its name lacks `_total`, a sample has another name, a value is
+//    negative or NaN, or `x` is also the name of another family in the list.
+//  * Gauges whose names end in `_total` (the Cerebras API sends such) stay
+//    gauges under their full name; OpenMetrics reserves `_total` only for
+//    counter samples, and Prometheus's and the reference (Python) OpenMetrics
+//    parsers accept them.
+//  * Timestamps become seconds: `1700000000` or `1700000000.123` (exact
+//    decimal; whole-second timestamps are exactly representable for
+//    Prometheus's float conversion, millisecond fractions may be off by one
+//    millisecond there).
+//  * Histogram and summary families are written as they are; that they are
+//    well-formed for OpenMetrics (a `+Inf` bucket, `_count` present) is the
+//    producer's responsibility.
+//  * Name clashes with families rendered by other calls into the same output
+//    are not detected.
+void write_openmetrics(const family_list& families, std::string& out);
+
+}  // namespace cmp::exposition

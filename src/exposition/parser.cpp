@@ -1,0 +1,535 @@
+#include "cmp/exposition/parser.hpp"
+
+#include <cstring>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "lexical.hpp"
+#include "series_set.hpp"
+
+namespace cmp::exposition {
+
+std::string parse_error::message() const {
+  return "line " + std::to_string(line) + ", column " + std::to_string(column) + ": " + reason;
+}
+
+void throw_exception_from_error(const parse_error& e, const boost::source_location&) {
+  throw std::runtime_error("invalid exposition: " + e.message());
+}
+
+namespace {
+
+using detail::is;
+
+// Unwinds to parse_text() from deep inside a line; a body is rejected at its
+// first error, so the cost of an exception is paid at most once per parse.
+struct failure {
+  const char* at;
+  std::string reason;
+};
+
+// Quotes a piece of input for an error message, shortened so that a hostile
+// line cannot blow up a log line.
+std::string quote(std::string_view s) {
+  constexpr std::size_t max = 64;
+  std::string q = "\"";
+  for (char c : s.substr(0, max)) {
+    if (c == '\n') {
+      q += "\\n";
+    } else if (c == '\r') {
+      q += "\\r";
+    } else if (c == '\t') {
+      q += "\\t";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      static constexpr char hex[] = "0123456789abcdef";
+      q += "\\x";
+      q += hex[(c >> 4) & 0xf];
+      q += hex[c & 0xf];
+    } else {
+      if (c == '"' || c == '\\') q += '\\';
+      q += c;
+    }
+  }
+  if (s.size() > max) q += "...";
+  q += '"';
+  return q;
+}
+
+const char* skip_blanks(const char* p, const char* eol) {
+  while (p < eol && is(*p, detail::blank)) ++p;
+  return p;
+}
+
+const char* skip_token(const char* p, const char* eol) {
+  while (p < eol && !is(*p, detail::blank)) ++p;
+  return p;
+}
+
+bool has_suffix(std::string_view s, std::string_view suffix) {
+  return s.size() > suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// How a sample name relates to the family that is currently open.
+enum class membership { none, own, bucket, sum, count, bare_histogram };
+
+membership member_of(const family& f, std::string_view name) {
+  const std::string_view fam = f.name;
+  if (name.size() < fam.size() || name.substr(0, fam.size()) != fam) return membership::none;
+  const std::string_view rest = name.substr(fam.size());
+  switch (f.type) {
+    case metric_type::histogram:
+      if (rest.empty()) return membership::bare_histogram;
+      if (rest == "_bucket") return membership::bucket;
+      if (rest == "_sum") return membership::sum;
+      if (rest == "_count") return membership::count;
+      return membership::none;
+    case metric_type::summary:
+      if (rest.empty()) return membership::own;
+      if (rest == "_sum") return membership::sum;
+      if (rest == "_count") return membership::count;
+      return membership::none;
+    default:
+      return rest.empty() ? membership::own : membership::none;
+  }
+}
+
+struct raw_label {
+  std::string_view name;
+  std::string_view value;  // still escaped
+  bool escaped = false;
+};
+
+class text_parser {
+ public:
+  text_parser(std::string_view body, const parse_limits& limits)
+      : body_(body), limits_(limits), line_start_(body.data()) {}
+
+  parse_result run() {
+    try {
+      if (body_.size() > limits_.max_bytes) {
+        throw failure{body_.data(), "body of " + std::to_string(body_.size()) +
+                                        " bytes exceeds the limit of " +
+                                        std::to_string(limits_.max_bytes) + " bytes"};
+      }
+      const char* p = body_.data();
+      const char* const end = p + body_.size();
+      while (p < end) {
+        const auto* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
+        // Prometheus tolerates a missing newline after the last line.
+        const char* const eol = nl ? nl : end;
+        line_start_ = p;
+        parse_line(p, eol);
+        p = eol + 1;
+        ++line_no_;
+      }
+      close_current();
+    } catch (const failure& f) {
+      return parse_error{line_no_, static_cast<std::size_t>(f.at - line_start_) + 1, f.reason};
+    }
+    return std::move(families_);
+  }
+
+ private:
+  [[noreturn]] void fail(const char* at, std::string reason) {
+    throw failure{at, std::move(reason)};
+  }
+
+  // A '\r' is never valid where tokens are expected; name it, since a CRLF
+  // body otherwise produces a puzzling "invalid value" message.
+  void reject_cr(const char* p, const char* token_end) {
+    if (const void* cr = std::memchr(p, '\r', token_end - p)) {
+      fail(static_cast<const char*>(cr),
+           "carriage return in line (CRLF line endings are not supported)");
+    }
+  }
+
+  void parse_line(const char* p, const char* eol) {
+    p = skip_blanks(p, eol);
+    if (p == eol) return;
+    if (*p == '#') return parse_comment(p + 1, eol);
+    parse_sample(p, eol);
+  }
+
+  const char* scan_metric_name(const char* p, const char* eol, const char* what) {
+    if (p == eol) fail(p, std::string("expected metric name ") + what);
+    if (!is(*p, detail::metric_start)) {
+      reject_cr(p, p + 1);
+      fail(p, std::string("invalid metric name ") + what + ", got " + quote({p, 1}));
+    }
+    const char* q = p + 1;
+    while (q < eol && is(*q, detail::metric_char)) ++q;
+    if (static_cast<std::size_t>(q - p) > limits_.max_name_length) {
+      fail(p, "metric name longer than " + std::to_string(limits_.max_name_length) + " bytes");
+    }
+    return q;
+  }
+
+  void parse_comment(const char* p, const char* eol) {
+    // Only "# HELP " and "# TYPE " are metadata; "#HELP", "# HELPER" and a
+    // bare "# HELP" are plain comments, as in Prometheus.
+    if (p == eol || !is(*p, detail::blank)) return;
+    p = skip_blanks(p, eol);
+    if (eol - p < 5) return;
+    const bool help = std::memcmp(p, "HELP", 4) == 0;
+    if (!help && std::memcmp(p, "TYPE", 4) != 0) return;
+    if (!is(p[4], detail::blank)) return;
+    const char* const keyword = help ? "HELP" : "TYPE";
+    p = skip_blanks(p + 4, eol);
+    const char* const name_begin = p;
+    const char* q = scan_metric_name(p, eol, std::string("in ").append(keyword).append(" line").c_str());
+    if (q < eol && !is(*q, detail::blank)) {
+      reject_cr(q, q + 1);
+      fail(q, "invalid character " + quote({q, 1}) + " in metric name");
+    }
+    const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
+
+    if (help) {
+      std::string text;
+      if (q < eol) parse_help_text(q + 1, eol, text);
+      family& f = open_family(name, name_begin);
+      if (f.help) fail(name_begin, "second HELP line for metric family " + quote(name));
+      f.help = std::move(text);
+      return;
+    }
+
+    q = skip_blanks(q, eol);
+    if (q == eol) fail(q, "missing metric type in TYPE line");
+    const char* const type_begin = q;
+    q = skip_token(q, eol);
+    reject_cr(type_begin, q);
+    const std::string_view word(type_begin, static_cast<std::size_t>(q - type_begin));
+    metric_type type;
+    if (word == "counter") {
+      type = metric_type::counter;
+    } else if (word == "gauge") {
+      type = metric_type::gauge;
+    } else if (word == "histogram") {
+      type = metric_type::histogram;
+    } else if (word == "summary") {
+      type = metric_type::summary;
+    } else if (word == "untyped") {
+      type = metric_type::untyped;
+    } else {
+      fail(type_begin, "unknown metric type " + quote(word));
+    }
+    q = skip_blanks(q, eol);
+    if (q != eol) {
+      reject_cr(q, eol);
+      fail(q, "unexpected text after metric type");
+    }
+    family& f = open_family(name, name_begin);
+    if (current_typed_) fail(name_begin, "second TYPE line for metric family " + quote(name));
+    if (!f.samples.empty()) {
+      fail(name_begin, "TYPE line for metric family " + quote(name) + " after its samples");
+    }
+    f.type = type;
+    current_typed_ = true;
+    seen_[f.name] = type;
+  }
+
+  void parse_help_text(const char* p, const char* eol, std::string& out) {
+    const char* const begin = p;
+    const auto* bs = static_cast<const char*>(std::memchr(p, '\\', eol - p));
+    if (!bs) {
+      out.assign(p, eol);
+    } else {
+      out.reserve(static_cast<std::size_t>(eol - p));
+      out.assign(p, bs);
+      for (p = bs; p < eol; ++p) {
+        if (*p != '\\') {
+          out += *p;
+          continue;
+        }
+        if (p + 1 == eol) fail(p, "unterminated escape sequence at end of HELP text");
+        const char e = p[1];
+        if (e == '\\') {
+          out += '\\';
+        } else if (e == 'n') {
+          out += '\n';
+        } else {
+          fail(p, "invalid escape sequence " + quote({p, 2}) + " in HELP text");
+        }
+        ++p;
+      }
+    }
+    if (out.size() > limits_.max_help_length) {
+      fail(begin, "HELP text longer than " + std::to_string(limits_.max_help_length) + " bytes");
+    }
+    if (!detail::valid_utf8(out)) fail(begin, "HELP text is not valid UTF-8");
+  }
+
+  // Returns the open family of that name, opening one if needed.
+  family& open_family(std::string_view name, const char* at) {
+    if (has_current_ && families_.back().name == name) return families_.back();
+    std::string key(name);
+    if (seen_.count(key) != 0) {
+      fail(at, "metric family " + quote(name) +
+                   " re-appears after other families (a family's lines must be contiguous)");
+    }
+    close_current();
+    families_.emplace_back();
+    families_.back().name = key;
+    seen_.emplace(std::move(key), metric_type::untyped);
+    has_current_ = true;
+    current_typed_ = false;
+    return families_.back();
+  }
+
+  void close_current() {
+    // Prometheus drops metadata that no sample followed.
+    if (has_current_ && families_.back().samples.empty()) families_.pop_back();
+    has_current_ = false;
+  }
+
+  // A sample whose own family is closed, e.g. `h_sum` after histogram `h`
+  // and another family.
+  void reject_reappearing(std::string_view name, const char* at) {
+    const auto stem_of = [&](std::string_view suffix, bool histogram_only) {
+      if (!has_suffix(name, suffix)) return;
+      const std::string_view stem = name.substr(0, name.size() - suffix.size());
+      const auto it = seen_.find(std::string(stem));
+      if (it == seen_.end()) return;
+      if (it->second == metric_type::histogram ||
+          (!histogram_only && it->second == metric_type::summary)) {
+        fail(at, "sample " + quote(name) + " of metric family " + quote(stem) +
+                     " re-appears after other families (a family's lines must be contiguous)");
+      }
+    };
+    stem_of("_bucket", true);
+    stem_of("_sum", false);
+    stem_of("_count", false);
+  }
+
+  const char* parse_labels(const char* q, const char* eol) {
+    for (;;) {
+      q = skip_blanks(q, eol);
+      if (q == eol) fail(q, "unterminated label set, expected '}'");
+      if (*q == '}') return q + 1;
+      if (!is(*q, detail::label_start)) {
+        reject_cr(q, q + 1);
+        fail(q, "invalid label name, got " + quote({q, 1}));
+      }
+      const char* const name_begin = q;
+      ++q;
+      while (q < eol && is(*q, detail::label_char)) ++q;
+      const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
+      if (name.size() > limits_.max_name_length) {
+        fail(name_begin,
+             "label name longer than " + std::to_string(limits_.max_name_length) + " bytes");
+      }
+      q = skip_blanks(q, eol);
+      if (q == eol || *q != '=') {
+        if (q < eol) reject_cr(q, q + 1);
+        fail(q, "expected '=' after label name " + quote(name));
+      }
+      q = skip_blanks(q + 1, eol);
+      if (q == eol || *q != '"') fail(q, "expected '\"' to start the value of label " + quote(name));
+      const char* const value_begin = ++q;
+      bool escaped = false;
+      unsigned high = 0;
+      for (;;) {
+        if (q == eol) fail(q, "unterminated value of label " + quote(name));
+        const char c = *q;
+        if (c == '"') break;
+        if (c == '\\') {
+          if (q + 1 == eol) fail(q + 1, "unterminated value of label " + quote(name));
+          const char e = q[1];
+          if (e != '\\' && e != '"' && e != 'n') {
+            fail(q, "invalid escape sequence " + quote({q, 2}) + " in value of label " +
+                        quote(name));
+          }
+          escaped = true;
+          q += 2;
+          continue;
+        }
+        high |= static_cast<unsigned char>(c);
+        ++q;
+      }
+      const std::string_view raw(value_begin, static_cast<std::size_t>(q - value_begin));
+      // Escapes are ASCII, so the raw bytes are valid UTF-8 exactly when the
+      // unescaped ones are.
+      if ((high & 0x80) != 0 && !detail::valid_utf8(raw)) {
+        fail(value_begin, "value of label " + quote(name) + " is not valid UTF-8");
+      }
+      if (raw.size() > limits_.max_label_value_length) {
+        // Escapes only shrink a value; measure exactly only when it matters.
+        if (!escaped || unescape(raw).size() > limits_.max_label_value_length) {
+          fail(value_begin, "value of label " + quote(name) + " longer than " +
+                                std::to_string(limits_.max_label_value_length) + " bytes");
+        }
+      }
+      for (const raw_label& l : labels_) {
+        if (l.name == name) fail(name_begin, "duplicate label name " + quote(name));
+      }
+      if (labels_.size() == limits_.max_labels_per_sample) {
+        fail(name_begin, "more than " + std::to_string(limits_.max_labels_per_sample) +
+                             " labels in one sample");
+      }
+      labels_.push_back(raw_label{name, raw, escaped});
+      q = skip_blanks(q + 1, eol);
+      if (q < eol && *q == ',') {
+        ++q;
+        continue;
+      }
+      if (q < eol && *q == '}') return q + 1;
+      if (q < eol) reject_cr(q, q + 1);
+      fail(q, "expected ',' or '}' after value of label " + quote(name));
+    }
+  }
+
+  static std::string unescape(std::string_view raw) {
+    std::string out;
+    out.reserve(raw.size());
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      char c = raw[i];
+      if (c == '\\') {
+        c = raw[++i];
+        if (c == 'n') c = '\n';
+      }
+      out += c;
+    }
+    return out;
+  }
+
+  const raw_label* find_label(std::string_view name) const {
+    for (const raw_label& l : labels_)
+      if (l.name == name) return &l;
+    return nullptr;
+  }
+
+  void require_float_label(std::string_view label_name, std::string_view sample_name,
+                           const char* at) {
+    const raw_label* l = find_label(label_name);
+    if (!l) fail(at, "sample " + quote(sample_name) + " lacks the " + quote(label_name) + " label");
+    double ignored;
+    const std::string value = l->escaped ? unescape(l->value) : std::string(l->value);
+    if (detail::parse_float(value, ignored) != detail::float_status::ok) {
+      fail(l->value.data(), "label " + quote(label_name) + " is not a number: " + quote(value));
+    }
+  }
+
+  void parse_sample(const char* p, const char* eol) {
+    const char* const name_begin = p;
+    const char* q = scan_metric_name(p, eol, "at start of sample line");
+    const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
+    const char* t = q;
+    q = skip_blanks(q, eol);
+    labels_.clear();
+    const char* series_end = t;
+    if (q < eol && *q == '{') {
+      q = parse_labels(q + 1, eol);
+      series_end = q;
+      t = q;
+      q = skip_blanks(q, eol);
+    }
+    if (q == eol) fail(q, "expected value after " + quote({name_begin, series_end}));
+    if (q == t) {
+      reject_cr(q, q + 1);
+      fail(q, series_end == name.data() + name.size()
+                  ? "invalid character " + quote({q, 1}) + " in metric name"
+                  : "expected blank between labels and value");
+    }
+
+    const char* const value_begin = q;
+    q = skip_token(q, eol);
+    reject_cr(value_begin, q);
+    const std::string_view value_text(value_begin, static_cast<std::size_t>(q - value_begin));
+    double value = 0;
+    switch (detail::parse_float(value_text, value)) {
+      case detail::float_status::ok:
+        break;
+      case detail::float_status::overflow:
+        fail(value_begin, "value " + quote(value_text) + " out of range");
+      case detail::float_status::syntax:
+        fail(value_begin, "invalid value " + quote(value_text));
+    }
+
+    std::optional<std::int64_t> timestamp;
+    q = skip_blanks(q, eol);
+    if (q < eol) {
+      const char* const ts_begin = q;
+      q = skip_token(q, eol);
+      reject_cr(ts_begin, q);
+      const std::string_view ts_text(ts_begin, static_cast<std::size_t>(q - ts_begin));
+      std::int64_t ts = 0;
+      const char* digits = ts_begin + (*ts_begin == '-' ? 1 : 0);
+      const auto r = std::from_chars(ts_begin, q, ts);
+      if (digits == q || !(*digits >= '0' && *digits <= '9') || r.ptr != q) {
+        fail(ts_begin, "invalid timestamp " + quote(ts_text) + " (integer milliseconds expected)");
+      }
+      if (r.ec != std::errc{}) fail(ts_begin, "timestamp " + quote(ts_text) + " out of range");
+      timestamp = ts;
+      q = skip_blanks(q, eol);
+      if (q != eol) {
+        reject_cr(q, eol);
+        fail(q, "unexpected text after timestamp");
+      }
+    }
+
+    // Find the sample's family.
+    membership m = membership::none;
+    if (has_current_) m = member_of(families_.back(), name);
+    if (m == membership::bare_histogram) {
+      fail(name_begin, "histogram sample " + quote(name) + " must be named " +
+                           quote(std::string(name) + "_bucket") + ", " +
+                           quote(std::string(name) + "_sum") + " or " +
+                           quote(std::string(name) + "_count"));
+    }
+    if (m == membership::none) {
+      reject_reappearing(name, name_begin);
+      open_family(name, name_begin);
+      m = membership::own;
+    }
+    family& f = families_.back();
+    if (m == membership::bucket) require_float_label("le", name, name_begin);
+    if (m == membership::own && f.type == metric_type::summary) {
+      require_float_label("quantile", name, name_begin);
+    }
+
+    if (++sample_count_ > limits_.max_samples) {
+      fail(name_begin, "more than " + std::to_string(limits_.max_samples) + " samples");
+    }
+    sample& s = f.samples.emplace_back();
+    s.name.assign(name);
+    s.labels.reserve(labels_.size());
+    for (const raw_label& l : labels_) {
+      label& out = s.labels.emplace_back();
+      out.name.assign(l.name);
+      if (l.escaped) {
+        out.value = unescape(l.value);
+      } else {
+        out.value.assign(l.value);
+      }
+    }
+    s.value = value;
+    s.timestamp_ms = timestamp;
+    if (!series_.insert(static_cast<std::uint32_t>(families_.size() - 1),
+                        static_cast<std::uint32_t>(f.samples.size() - 1))) {
+      fail(name_begin, "duplicate series " + quote({name_begin, series_end}));
+    }
+  }
+
+  std::string_view body_;
+  const parse_limits& limits_;
+  const char* line_start_;
+  std::size_t line_no_ = 1;
+  family_list families_;
+  detail::series_set series_{families_};
+  // Every family name opened so far, with its type, to reject re-appearing
+  // families.
+  std::unordered_map<std::string, metric_type> seen_;
+  bool has_current_ = false;  // families_.back() is open
+  bool current_typed_ = false;
+  std::size_t sample_count_ = 0;
+  std::vector<raw_label> labels_;  // scratch for the current sample line
+};
+
+}  // namespace
+
+parse_result parse_text(std::string_view body, const parse_limits& limits) {
+  return text_parser(body, limits).run();
+}
+
+}  // namespace cmp::exposition

@@ -1,0 +1,145 @@
+#include "cmp/exposition/transform.hpp"
+
+#include <cmath>
+#include <unordered_map>
+
+#include "lexical.hpp"
+#include "series_set.hpp"
+
+namespace cmp::exposition {
+
+std::size_t add_labels(family_list& families, const std::map<std::string, std::string>& extra) {
+  if (extra.empty()) return 0;
+  std::size_t conflicts = 0;
+  for (family& fam : families) {
+    for (sample& s : fam.samples) {
+      const std::size_t own = s.labels.size();
+      s.labels.reserve(own + extra.size());
+      for (const auto& [name, value] : extra) {
+        bool present = false;
+        for (std::size_t i = 0; i < own; ++i) {
+          if (s.labels[i].name == name) {
+            present = true;
+            break;
+          }
+        }
+        if (present) {
+          ++conflicts;
+        } else {
+          s.labels.push_back(label{name, value});
+        }
+      }
+    }
+  }
+  return conflicts;
+}
+
+rename_stats rename_label(family_list& families, std::string_view from, std::string_view to) {
+  rename_stats stats;
+  if (from == to || !detail::valid_label_name(to)) return stats;
+  for (family& fam : families) {
+    for (sample& s : fam.samples) {
+      label* source = nullptr;
+      bool target_present = false;
+      for (label& l : s.labels) {
+        if (l.name == from) source = &l;
+        if (l.name == to) target_present = true;
+      }
+      if (!source) continue;
+      if (target_present) {
+        ++stats.conflicts;
+        continue;
+      }
+      source->name.assign(to);
+      ++stats.renamed;
+    }
+  }
+  return stats;
+}
+
+void set_timestamps(family_list& families, std::int64_t ms) {
+  for (family& fam : families)
+    for (sample& s : fam.samples) s.timestamp_ms = ms;
+}
+
+void clear_timestamps(family_list& families) {
+  for (family& fam : families)
+    for (sample& s : fam.samples) s.timestamp_ms.reset();
+}
+
+family_list merge(std::span<const family_list* const> parts, merge_stats* stats) {
+  merge_stats counts;
+  family_list result;
+  std::unordered_map<std::string_view, std::size_t> index;  // name -> position in result
+  std::size_t total = 0;
+  for (const family_list* part : parts)
+    if (part) total += part->size();
+  // Keys point into result's family names, which must not move.
+  result.reserve(total);
+  index.reserve(total);
+  detail::series_set series(result);
+
+  for (const family_list* part : parts) {
+    if (!part) continue;
+    for (const family& fam : *part) {
+      std::size_t at;
+      if (const auto it = index.find(fam.name); it != index.end()) {
+        at = it->second;
+        family& existing = result[at];
+        if (existing.type != fam.type) {
+          ++counts.families_dropped;
+          counts.samples_dropped += fam.samples.size();
+          continue;
+        }
+        if (!existing.help && fam.help) existing.help = fam.help;
+      } else {
+        at = result.size();
+        family& added = result.emplace_back();
+        added.name = fam.name;
+        added.type = fam.type;
+        added.help = fam.help;
+        index.emplace(added.name, at);
+      }
+      std::vector<sample>& samples = result[at].samples;
+      samples.reserve(samples.size() + fam.samples.size());
+      for (const sample& s : fam.samples) {
+        if (series.contains(s)) {
+          ++counts.duplicate_series;
+          continue;
+        }
+        samples.push_back(s);
+        series.insert(static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(samples.size() - 1));
+      }
+    }
+  }
+  if (stats) *stats = counts;
+  return result;
+}
+
+namespace {
+
+bool same_value(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+
+bool equivalent(const sample& a, const sample& b) {
+  return a.name == b.name && a.labels == b.labels && same_value(a.value, b.value) &&
+         a.timestamp_ms == b.timestamp_ms;
+}
+
+}  // namespace
+
+bool equivalent(const family_list& a, const family_list& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const family& x = a[i];
+    const family& y = b[i];
+    if (x.name != y.name || x.type != y.type || x.help != y.help ||
+        x.samples.size() != y.samples.size()) {
+      return false;
+    }
+    for (std::size_t j = 0; j < x.samples.size(); ++j)
+      if (!equivalent(x.samples[j], y.samples[j])) return false;
+  }
+  return true;
+}
+
+}  // namespace cmp::exposition

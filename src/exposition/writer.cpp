@@ -1,0 +1,190 @@
+#include "cmp/exposition/writer.hpp"
+
+#include <cstring>
+#include <string_view>
+#include <unordered_set>
+
+#include "lexical.hpp"
+
+namespace cmp::exposition {
+namespace {
+
+enum class format { text, openmetrics };
+
+// Enough for a value or a timestamp and their separators.
+constexpr std::size_t number_room = 64;
+
+// The writers size the output once per family from this upper bound and then
+// write through a raw pointer: appending piecewise to std::string costs a
+// capacity check per piece, which halves throughput.
+std::size_t sample_bound(const sample& s) {
+  std::size_t n = s.name.size() + 2 + 2 * number_room;
+  for (const label& l : s.labels) n += l.name.size() + 4 + 2 * l.value.size();
+  return n;
+}
+
+char* put(char* w, std::string_view s) {
+  std::memcpy(w, s.data(), s.size());
+  return w + s.size();
+}
+
+// Escapes `\`, newline and, if `quote` is set, `"`; label values always
+// escape `"`, HELP text does only in OpenMetrics.
+char* put_escaped(char* w, std::string_view s, bool quote) {
+  for (char c : s) {
+    if (c == '\\') {
+      *w++ = '\\';
+      *w++ = '\\';
+    } else if (c == '\n') {
+      *w++ = '\\';
+      *w++ = 'n';
+    } else if (c == '"' && quote) {
+      *w++ = '\\';
+      *w++ = '"';
+    } else {
+      *w++ = c;
+    }
+  }
+  return w;
+}
+
+char* put_int(char* w, std::int64_t v) { return std::to_chars(w, w + 24, v).ptr; }
+
+// OpenMetrics timestamps are seconds; written as exact decimals of the
+// millisecond value, without going through a double.
+char* put_seconds(char* w, std::int64_t ms) {
+  if (ms < 0) *w++ = '-';
+  // Negate in unsigned arithmetic: INT64_MIN has no positive counterpart.
+  const std::uint64_t mag = ms < 0 ? 0 - static_cast<std::uint64_t>(ms) : static_cast<std::uint64_t>(ms);
+  w = std::to_chars(w, w + 24, mag / 1000).ptr;
+  if (const std::uint64_t frac = mag % 1000; frac != 0) {
+    *w++ = '.';
+    *w++ = static_cast<char>('0' + frac / 100);
+    *w++ = static_cast<char>('0' + frac / 10 % 10);
+    *w++ = static_cast<char>('0' + frac % 10);
+  }
+  return w;
+}
+
+char* put_sample(char* w, const sample& s, format f) {
+  w = put(w, s.name);
+  if (!s.labels.empty()) {
+    *w++ = '{';
+    bool first = true;
+    for (const label& l : s.labels) {
+      if (!first) *w++ = ',';
+      first = false;
+      w = put(w, l.name);
+      *w++ = '=';
+      *w++ = '"';
+      w = put_escaped(w, l.value, true);
+      *w++ = '"';
+    }
+    *w++ = '}';
+  }
+  *w++ = ' ';
+  w = detail::format_float(w, s.value);
+  if (s.timestamp_ms) {
+    *w++ = ' ';
+    w = f == format::text ? put_int(w, *s.timestamp_ms) : put_seconds(w, *s.timestamp_ms);
+  }
+  *w++ = '\n';
+  return w;
+}
+
+std::string_view type_word(metric_type t, format f) {
+  switch (t) {
+    case metric_type::counter:
+      return "counter";
+    case metric_type::gauge:
+      return "gauge";
+    case metric_type::histogram:
+      return "histogram";
+    case metric_type::summary:
+      return "summary";
+    case metric_type::untyped:
+      break;
+  }
+  return f == format::text ? "untyped" : "unknown";
+}
+
+void write_family(const family& fam, std::string_view name, metric_type type, format f,
+                  std::string& out) {
+  std::size_t bound = 2 * (name.size() + 16) + 32;
+  if (fam.help) bound += 2 * fam.help->size();
+  for (const sample& s : fam.samples) bound += sample_bound(s);
+  const std::size_t start = out.size();
+  out.resize(start + bound);
+  char* const base = out.data();
+  char* w = base + start;
+  if (fam.help) {
+    w = put(w, "# HELP ");
+    w = put(w, name);
+    *w++ = ' ';
+    w = put_escaped(w, *fam.help, f == format::openmetrics);
+    *w++ = '\n';
+  }
+  w = put(w, "# TYPE ");
+  w = put(w, name);
+  *w++ = ' ';
+  w = put(w, type_word(type, f));
+  *w++ = '\n';
+  for (const sample& s : fam.samples) w = put_sample(w, s, f);
+  out.resize(static_cast<std::size_t>(w - base));
+}
+
+constexpr std::string_view total_suffix = "_total";
+
+bool has_total_suffix(std::string_view name) {
+  return name.size() > total_suffix.size() &&
+         name.substr(name.size() - total_suffix.size()) == total_suffix;
+}
+
+// Whether `fam` can be an OpenMetrics counter named `stem` (its name minus
+// `_total`); see write_openmetrics() in the header for the rules.
+bool valid_om_counter(const family& fam) {
+  if (!has_total_suffix(fam.name)) return false;
+  for (const sample& s : fam.samples) {
+    if (s.name != fam.name || !(s.value >= 0)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void write_text(const family_list& families, std::string& out) {
+  for (const family& fam : families) {
+    if (fam.samples.empty()) continue;
+    write_family(fam, fam.name, fam.type, format::text, out);
+  }
+}
+
+void write_openmetrics(const family_list& families, std::string& out) {
+  // Built only when a counter needs its stem checked against other names.
+  std::unordered_set<std::string_view> names;
+  bool names_built = false;
+  for (const family& fam : families) {
+    if (fam.samples.empty()) continue;
+    if (fam.type != metric_type::counter) {
+      write_family(fam, fam.name, fam.type, format::openmetrics, out);
+      continue;
+    }
+    bool as_counter = valid_om_counter(fam);
+    const std::string_view stem =
+        std::string_view(fam.name).substr(0, fam.name.size() - total_suffix.size());
+    if (as_counter) {
+      if (!names_built) {
+        for (const family& other : families) names.insert(other.name);
+        names_built = true;
+      }
+      as_counter = names.count(stem) == 0;
+    }
+    if (as_counter) {
+      write_family(fam, stem, metric_type::counter, format::openmetrics, out);
+    } else {
+      write_family(fam, fam.name, metric_type::untyped, format::openmetrics, out);
+    }
+  }
+}
+
+}  // namespace cmp::exposition

@@ -1,0 +1,345 @@
+#include "cmp/exposition/parser.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "../../../bench/cerebras_payload.hpp"
+#include "cmp/exposition/transform.hpp"
+
+namespace cmp::exposition {
+namespace {
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+family_list parse_ok(std::string_view body) {
+  auto r = parse_text(body);
+  EXPECT_TRUE(r.has_value()) << "body: " << body << "\nerror: " << r.error().message();
+  return r.has_value() ? std::move(*r) : family_list{};
+}
+
+TEST(ParseText, EmptyBodyHasNoFamilies) {
+  EXPECT_TRUE(parse_ok("").empty());
+  EXPECT_TRUE(parse_ok("\n\n  \t\n").empty());
+  EXPECT_TRUE(parse_ok("# just a comment\n#another\n").empty());
+}
+
+TEST(ParseText, FullFamily) {
+  const auto fams = parse_ok(
+      "# HELP http_requests_total The total number of HTTP requests.\n"
+      "# TYPE http_requests_total counter\n"
+      "http_requests_total{method=\"post\",code=\"200\"} 1027 1395066363000\n"
+      "http_requests_total{method=\"post\",code=\"400\"}    3 1395066363000\n");
+  ASSERT_EQ(fams.size(), 1u);
+  const family& f = fams[0];
+  EXPECT_EQ(f.name, "http_requests_total");
+  EXPECT_EQ(f.type, metric_type::counter);
+  EXPECT_EQ(f.help, "The total number of HTTP requests.");
+  ASSERT_EQ(f.samples.size(), 2u);
+  EXPECT_EQ(f.samples[0].name, "http_requests_total");
+  EXPECT_EQ(f.samples[0].labels, (std::vector<label>{{"method", "post"}, {"code", "200"}}));
+  EXPECT_EQ(f.samples[0].value, 1027);
+  EXPECT_EQ(f.samples[0].timestamp_ms, 1395066363000);
+  EXPECT_EQ(f.samples[1].value, 3);
+}
+
+struct value_case {
+  const char* text;
+  double expected;
+};
+
+class ParseValue : public ::testing::TestWithParam<value_case> {};
+
+TEST_P(ParseValue, ParsesLikeGoParseFloat) {
+  const auto fams = parse_ok(std::string("m ") + GetParam().text + "\n");
+  ASSERT_EQ(fams.size(), 1u);
+  const double v = fams[0].samples[0].value;
+  if (std::isnan(GetParam().expected)) {
+    EXPECT_TRUE(std::isnan(v));
+  } else {
+    EXPECT_EQ(v, GetParam().expected) << GetParam().text;
+    EXPECT_EQ(std::signbit(v), std::signbit(GetParam().expected)) << GetParam().text;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Corpus, ParseValue,
+    ::testing::Values(value_case{"1", 1}, value_case{"1.0", 1}, value_case{"-0", -0.0},
+                      value_case{"+0", 0}, value_case{"1e-3", 1e-3}, value_case{"1E+3", 1e3},
+                      value_case{".5", 0.5}, value_case{"5.", 5}, value_case{"-.5e1", -5},
+                      value_case{"007", 7}, value_case{"1.7976931348623157e308", 1.7976931348623157e308},
+                      value_case{"4.9e-324", 4.9e-324}, value_case{"1e-400", 0},
+                      value_case{"-1e-400", -0.0}, value_case{"NaN", std::nan("")},
+                      value_case{"nan", std::nan("")}, value_case{"+Inf", inf},
+                      value_case{"-Inf", -inf}, value_case{"Inf", inf}, value_case{"inf", inf},
+                      value_case{"-infinity", -inf}, value_case{"+Infinity", inf},
+                      value_case{"0.1", 0.1}, value_case{"123456789012345678901234567890", 1.2345678901234568e29}));
+
+TEST(ParseText, LabelValueEscapes) {
+  const auto fams = parse_ok(R"(m{a="back\\slash",b="quote\"d",c="new\nline",d="",e="ünï€ode"} 1)");
+  ASSERT_EQ(fams.size(), 1u);
+  EXPECT_EQ(fams[0].samples[0].labels,
+            (std::vector<label>{{"a", "back\\slash"},
+                                {"b", "quote\"d"},
+                                {"c", "new\nline"},
+                                {"d", ""},
+                                {"e", "ünï€ode"}}));
+}
+
+TEST(ParseText, HelpEscapesAndSpacing) {
+  const auto fams = parse_ok(
+      "# HELP a one\\\\two\\nthree \"quoted\"\n"
+      "a 1\n"
+      "# HELP b\n"
+      "b 1\n"
+      "#   HELP c  two leading blanks, one kept \n"
+      "c 1\n");
+  ASSERT_EQ(fams.size(), 3u);
+  EXPECT_EQ(fams[0].help, "one\\two\nthree \"quoted\"");
+  EXPECT_EQ(fams[1].help, "");
+  EXPECT_EQ(fams[2].help, " two leading blanks, one kept ");
+}
+
+TEST(ParseText, WhitespaceAndCommentsAreTolerated) {
+  const auto fams = parse_ok(
+      "  # a comment\n"
+      "#HELP not_metadata because no blank after hash\n"
+      "# HELPER not metadata either\n"
+      "# HELP\n"
+      "# TYPE\n"
+      "\n"
+      "\t# TYPE m gauge \t\n"
+      "  m { a = \"1\" , b=\"2\", } \t 1 \t 42 \t\n"
+      "m{} 2\n"
+      "m{c=\"3\",} 3");  // no final newline
+  ASSERT_EQ(fams.size(), 1u);
+  const family& f = fams[0];
+  EXPECT_EQ(f.type, metric_type::gauge);
+  ASSERT_EQ(f.samples.size(), 3u);
+  EXPECT_EQ(f.samples[0].labels, (std::vector<label>{{"a", "1"}, {"b", "2"}}));
+  EXPECT_EQ(f.samples[0].timestamp_ms, 42);
+  EXPECT_TRUE(f.samples[1].labels.empty());
+  EXPECT_EQ(f.samples[2].value, 3);
+}
+
+TEST(ParseText, TimestampsIncludingNegative) {
+  const auto fams = parse_ok("a 1 -1500\nb 1 0\nc 1 9223372036854775807\n");
+  ASSERT_EQ(fams.size(), 3u);
+  EXPECT_EQ(fams[0].samples[0].timestamp_ms, -1500);
+  EXPECT_EQ(fams[1].samples[0].timestamp_ms, 0);
+  EXPECT_EQ(fams[2].samples[0].timestamp_ms, std::numeric_limits<std::int64_t>::max());
+}
+
+TEST(ParseText, UntypedSamplesFormOneFamilyPerName) {
+  const auto fams = parse_ok("a 1\na{x=\"1\"} 2\nb 3\nc_bucket{le=\"1\"} 4\nc_sum 5\n");
+  ASSERT_EQ(fams.size(), 4u);
+  EXPECT_EQ(fams[0].name, "a");
+  EXPECT_EQ(fams[0].samples.size(), 2u);
+  EXPECT_EQ(fams[1].name, "b");
+  EXPECT_EQ(fams[2].name, "c_bucket");
+  EXPECT_EQ(fams[3].name, "c_sum");
+  for (const family& f : fams) EXPECT_EQ(f.type, metric_type::untyped);
+}
+
+TEST(ParseText, HistogramAndSummaryGroupSuffixedSamples) {
+  const auto fams = parse_ok(
+      "# TYPE rpc_duration_seconds summary\n"
+      "rpc_duration_seconds{quantile=\"0.5\"} 4773\n"
+      "rpc_duration_seconds{quantile=\"0.99\"} 76656\n"
+      "rpc_duration_seconds_sum 1.7560473e+07\n"
+      "rpc_duration_seconds_count 2693\n"
+      "# TYPE http_request_duration_seconds histogram\n"
+      "http_request_duration_seconds_bucket{le=\"0.05\"} 24054\n"
+      "http_request_duration_seconds_bucket{le=\"+Inf\"} 144320\n"
+      "http_request_duration_seconds_sum 53423\n"
+      "http_request_duration_seconds_count 144320\n"
+      "http_request_duration_seconds_created 1\n");
+  ASSERT_EQ(fams.size(), 3u);
+  EXPECT_EQ(fams[0].type, metric_type::summary);
+  EXPECT_EQ(fams[0].samples.size(), 4u);
+  EXPECT_EQ(fams[0].samples[3].name, "rpc_duration_seconds_count");
+  EXPECT_EQ(fams[1].type, metric_type::histogram);
+  EXPECT_EQ(fams[1].samples.size(), 4u);
+  EXPECT_EQ(fams[1].samples[1].labels[0].value, "+Inf");
+  // Not a histogram suffix in the text format: a family of its own.
+  EXPECT_EQ(fams[2].name, "http_request_duration_seconds_created");
+  EXPECT_EQ(fams[2].type, metric_type::untyped);
+}
+
+TEST(ParseText, MetadataWithoutSamplesIsDropped) {
+  const auto fams = parse_ok("# HELP a x\n# TYPE a gauge\n# TYPE b counter\nb 1\n# HELP c y\n");
+  ASSERT_EQ(fams.size(), 1u);
+  EXPECT_EQ(fams[0].name, "b");
+}
+
+TEST(ParseText, HelpMayFollowSamplesOfItsFamily) {
+  const auto fams = parse_ok("# TYPE a gauge\na 1\n# HELP a late\na{x=\"y\"} 2\n");
+  ASSERT_EQ(fams.size(), 1u);
+  EXPECT_EQ(fams[0].help, "late");
+  EXPECT_EQ(fams[0].samples.size(), 2u);
+}
+
+TEST(ParseText, NamesWithColonsAndDigits) {
+  const auto fams = parse_ok("job:rate5m:sum_2{_l9=\"x\"} 1\n:weird 2\n_x 3\n");
+  ASSERT_EQ(fams.size(), 3u);
+  EXPECT_EQ(fams[0].name, "job:rate5m:sum_2");
+  EXPECT_EQ(fams[1].name, ":weird");
+}
+
+TEST(ParseText, NulAndHighBytesInsideValuesAreText) {
+  const std::string body = std::string("m{a=\"x") + '\0' + "y\"} 1\n";
+  const auto fams = parse_ok(body);
+  ASSERT_EQ(fams.size(), 1u);
+  EXPECT_EQ(fams[0].samples[0].labels[0].value, std::string("x\0y", 3));
+}
+
+TEST(ParseText, CerebrasPayload) {
+  const std::string body = cmp::bench::cerebras_payload(3);
+  const auto fams = parse_ok(body);
+  ASSERT_EQ(fams.size(), 11u);
+  EXPECT_EQ(fams[1].name, "requests_count_total");
+  EXPECT_EQ(fams[1].type, metric_type::gauge);
+  EXPECT_EQ(fams[0].samples.size(), 3u);
+  EXPECT_EQ(fams[3].samples.size(), 12u);
+  EXPECT_EQ(fams[10].samples.size(), 15u);
+  EXPECT_EQ(fams[0].samples[0].value, 1.0);
+  EXPECT_EQ(fams[10].samples[0].labels[2].name, "statistic");
+}
+
+struct invalid_case {
+  const char* name;
+  std::string body;
+  std::size_t line;
+  const char* reason;  // substring of parse_error::reason
+};
+
+class ParseInvalid : public ::testing::TestWithParam<invalid_case> {};
+
+TEST_P(ParseInvalid, IsRejectedWithPosition) {
+  const invalid_case& c = GetParam();
+  const auto r = parse_text(c.body);
+  ASSERT_FALSE(r.has_value()) << "accepted: " << c.body;
+  EXPECT_EQ(r.error().line, c.line) << r.error().message();
+  EXPECT_NE(r.error().reason.find(c.reason), std::string::npos) << r.error().message();
+  EXPECT_GE(r.error().column, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Corpus, ParseInvalid,
+    ::testing::Values(
+        invalid_case{"NameStartsWithDigit", "ok 1\n1abc 1\n", 2, "invalid metric name"},
+        invalid_case{"NameWithDash", "foo-bar 1\n", 1, "invalid character \"-\" in metric name"},
+        invalid_case{"MissingValue", "foo\n", 1, "expected value"},
+        invalid_case{"MissingValueAfterLabels", "foo{a=\"b\"}\n", 1, "expected value"},
+        invalid_case{"NoBlankBeforeValue", "foo{a=\"b\"}1\n", 1, "expected blank"},
+        invalid_case{"BadValue", "foo 1x\n", 1, "invalid value \"1x\""},
+        invalid_case{"HexValue", "foo 0x1p3\n", 1, "invalid value"},
+        invalid_case{"UnderscoreValue", "foo 1_000\n", 1, "invalid value"},
+        invalid_case{"SignedNaN", "foo -NaN\n", 1, "invalid value"},
+        invalid_case{"LonelyDot", "foo .\n", 1, "invalid value"},
+        invalid_case{"DanglingExponent", "foo 1e\n", 1, "invalid value"},
+        invalid_case{"ValueOverflow", "foo 1e400\n", 1, "out of range"},
+        invalid_case{"FloatTimestamp", "foo 1 1.5\n", 1, "invalid timestamp"},
+        invalid_case{"PlusTimestamp", "foo 1 +15\n", 1, "invalid timestamp"},
+        invalid_case{"TimestampOverflow", "foo 1 9223372036854775808\n", 1, "out of range"},
+        invalid_case{"TrailingGarbage", "foo 1 2 3\n", 1, "unexpected text after timestamp"},
+        invalid_case{"LabelNameWithColon", "foo{a:b=\"c\"} 1\n", 1, "expected '='"},
+        invalid_case{"LabelNameStartsWithDigit", "foo{1a=\"c\"} 1\n", 1, "invalid label name"},
+        invalid_case{"UnquotedLabelValue", "foo{a=b} 1\n", 1, "expected '\"'"},
+        invalid_case{"UnterminatedLabelValue", "foo{a=\"b} 1\n", 1, "unterminated value"},
+        invalid_case{"UnterminatedLabelSet", "foo{a=\"b\" 1\n", 1, "expected ',' or '}'"},
+        invalid_case{"BadEscapeInLabel", "foo{a=\"\\t\"} 1\n", 1, "invalid escape sequence"},
+        invalid_case{"BadEscapeInHelp", "# HELP foo a \\\"quote\\\"\nfoo 1\n", 1,
+                     "invalid escape sequence"},
+        invalid_case{"DanglingBackslashInHelp", "# HELP foo a\\\n", 1, "unterminated escape"},
+        invalid_case{"DoubleComma", "foo{a=\"1\",,b=\"2\"} 1\n", 1, "invalid label name"},
+        invalid_case{"EmptyLabelPair", "foo{,} 1\n", 1, "invalid label name"},
+        invalid_case{"DuplicateLabelName", "foo{a=\"1\",b=\"2\",a=\"3\"} 1\n", 1,
+                     "duplicate label name \"a\""},
+        invalid_case{"DuplicateSeries", "foo{a=\"1\",b=\"2\"} 1\nfoo{b=\"2\",a=\"1\"} 2\n", 2,
+                     "duplicate series"},
+        invalid_case{"DuplicateSeriesNoLabels", "foo 1\nfoo 2\n", 2, "duplicate series"},
+        invalid_case{"InvalidUtf8LabelValue", "foo{a=\"\xc3\x28\"} 1\n", 1, "not valid UTF-8"},
+        invalid_case{"InvalidUtf8Help", "# HELP foo \xff\nfoo 1\n", 1, "not valid UTF-8"},
+        invalid_case{"UnknownType", "# TYPE foo gaugee\nfoo 1\n", 1, "unknown metric type"},
+        invalid_case{"UpperCaseType", "# TYPE foo GAUGE\n", 1, "unknown metric type"},
+        invalid_case{"MissingType", "# TYPE foo\n", 1, "missing metric type"},
+        invalid_case{"TypeWithExtraWord", "# TYPE foo gauge extra\n", 1, "unexpected text"},
+        invalid_case{"HelpWithoutName", "# HELP \n", 1, "expected metric name"},
+        invalid_case{"TypeBadName", "# TYPE 0foo gauge\n", 1, "invalid metric name"},
+        invalid_case{"SecondType", "# TYPE foo gauge\n# TYPE foo gauge\nfoo 1\n", 2,
+                     "second TYPE line"},
+        invalid_case{"SecondHelp", "# HELP foo a\n# HELP foo b\nfoo 1\n", 2, "second HELP line"},
+        invalid_case{"TypeAfterSamples", "foo 1\n# TYPE foo gauge\n", 2, "after its samples"},
+        invalid_case{"FamilyReappears", "a 1\nb 1\na{x=\"1\"} 2\n", 3, "re-appears"},
+        invalid_case{"MetadataReappears", "# TYPE a gauge\na 1\nb 1\n# HELP a late\n", 4,
+                     "re-appears"},
+        invalid_case{"HistogramSuffixReappears",
+                     "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nb 1\nh_sum 3\n", 4, "re-appears"},
+        invalid_case{"BucketWithoutLe", "# TYPE h histogram\nh_bucket{x=\"1\"} 1\n", 2,
+                     "lacks the \"le\" label"},
+        invalid_case{"BucketLeNotANumber", "# TYPE h histogram\nh_bucket{le=\"x\"} 1\n", 2,
+                     "not a number"},
+        invalid_case{"BareHistogramSample", "# TYPE h histogram\nh 1\n", 2, "must be named"},
+        invalid_case{"SummaryWithoutQuantile", "# TYPE s summary\ns 1\n", 2,
+                     "lacks the \"quantile\" label"},
+        invalid_case{"CrlfSample", "foo 1\r\n", 1, "carriage return"},
+        invalid_case{"CrlfType", "# TYPE foo gauge\r\nfoo 1\r\n", 1, "carriage return"},
+        invalid_case{"CrlfAfterTimestamp", "foo 1 2\r\n", 1, "carriage return"},
+        invalid_case{"QuotedMetricName", "{\"foo\"} 1\n", 1, "invalid metric name"},
+        invalid_case{"VerticalTabIsNotBlank", "foo\v1\n", 1, "invalid character"}),
+    [](const ::testing::TestParamInfo<invalid_case>& p) { return std::string(p.param.name); });
+
+TEST(ParseText, ErrorPositionAndMessage) {
+  const auto r = parse_text("a 1\nb 2\nc{x=\"1\" y=\"2\"} 3\n");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().line, 3u);
+  EXPECT_EQ(r.error().column, 9u);
+  EXPECT_EQ(r.error().message(), "line 3, column 9: " + r.error().reason);
+  EXPECT_THROW((void)r.value(), std::runtime_error);
+}
+
+TEST(ParseText, LimitsAreEnforced) {
+  parse_limits small;
+  small.max_bytes = 8;
+  EXPECT_NE(parse_text("foo 1\nbar 2\n", small).error().reason.find("exceeds the limit"),
+            std::string::npos);
+
+  parse_limits few_labels;
+  few_labels.max_labels_per_sample = 2;
+  EXPECT_TRUE(parse_text("foo{a=\"1\",b=\"2\"} 1\n", few_labels).has_value());
+  EXPECT_NE(parse_text("foo{a=\"1\",b=\"2\",c=\"3\"} 1\n", few_labels).error().reason.find("labels"),
+            std::string::npos);
+
+  parse_limits short_names;
+  short_names.max_name_length = 3;
+  EXPECT_FALSE(parse_text("abcd 1\n", short_names).has_value());
+  EXPECT_FALSE(parse_text("a{abcd=\"1\"} 1\n", short_names).has_value());
+
+  parse_limits short_values;
+  short_values.max_label_value_length = 3;
+  EXPECT_TRUE(parse_text("a{x=\"\\\\\\\\\\\\\"} 1\n", short_values).has_value());  // 3 after unescape
+  EXPECT_FALSE(parse_text("a{x=\"abcd\"} 1\n", short_values).has_value());
+
+  parse_limits short_help;
+  short_help.max_help_length = 3;
+  EXPECT_FALSE(parse_text("# HELP a abcd\na 1\n", short_help).has_value());
+
+  parse_limits few_samples;
+  few_samples.max_samples = 2;
+  EXPECT_TRUE(parse_text("a 1\nb 1\n", few_samples).has_value());
+  EXPECT_NE(parse_text("a 1\nb 1\nc 1\n", few_samples).error().reason.find("samples"),
+            std::string::npos);
+}
+
+TEST(ParseText, SameSeriesNameInDifferentFamiliesIsStillADuplicate) {
+  // `h_sum` as an untyped family and as the histogram's sum is one series.
+  const auto r = parse_text("h_sum 1\n# TYPE h histogram\nh_sum 2\n");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().line, 3u);
+}
+
+}  // namespace
+}  // namespace cmp::exposition
