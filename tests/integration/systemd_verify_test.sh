@@ -61,4 +61,15 @@ printf '%s\n' "$out"
 if printf '%s\n' "$out" | grep -F "$unit_name" | grep -Eiv 'Failed to (connect|set up) .*bus|Failed to put bus name' | grep -q .; then
   fail "systemd-analyze verify reported problems with $unit_name"
 fi
+# With the real daemon, the systemd-flavoured config must pass --check-config
+# the way the unit runs it: the key from $CREDENTIALS_DIRECTORY/api-key.
+if [ "$(basename "$binary")" = cerebras-metrics-proxy ]; then
+  install -d -m 0700 "$tmp/credentials"
+  printf 'test-key\n' >"$tmp/credentials/api-key"
+  chmod 0600 "$tmp/credentials/api-key"
+  if ! (cd "$tmp" && env -u CEREBRAS_API_KEY CREDENTIALS_DIRECTORY="$tmp/credentials" \
+        "$binary" --config.file="$root/packaging/systemd/config.yml" --check-config); then
+    fail "packaging/systemd/config.yml does not pass --check-config with LoadCredential's layout"
+  fi
+fi
 echo "PASS: $unit_name verifies with ExecStart=$binary"
