@@ -1,0 +1,81 @@
+// The shipped example files must stay loadable and truthful: the daemon's
+// example documents every default, so it must parse to exactly the defaults.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "cmp/config/config.hpp"
+#include "cmp/config/web_config.hpp"
+#include "test_support.hpp"
+
+namespace cmp::config {
+namespace {
+
+const std::filesystem::path source_dir = std::filesystem::path(CMP_TEST_DATA_DIR) / "../..";
+const std::filesystem::path example = source_dir / "config/cerebras-metrics-proxy.yml";
+const std::filesystem::path web_example = source_dir / "config/web-config.example.yml";
+const std::filesystem::path fixtures = std::filesystem::path(CMP_TEST_DATA_DIR) / "config";
+
+TEST(Examples, DaemonConfigLoadsAndStatesTheDefaults) {
+  config c;
+  ASSERT_NO_THROW(c = load_config(example)) << example;
+  const config defaults;
+  EXPECT_EQ(c.listen, defaults.listen);
+  EXPECT_EQ(c.state_dir, defaults.state_dir);
+  EXPECT_EQ(c.web_config_file, defaults.web_config_file);
+  EXPECT_EQ(c.log.level, defaults.log.level);
+  EXPECT_EQ(c.log.format, defaults.log.format);
+  ASSERT_EQ(c.upstreams.size(), 1U);
+  const upstream& u = c.upstreams[0];
+  const upstream d;
+  EXPECT_EQ(u.name, d.name);
+  EXPECT_EQ(u.api_key_env, d.api_key_env);
+  EXPECT_EQ(u.api_key_file, d.api_key_file);
+  EXPECT_EQ(u.ca_file, d.ca_file);
+  EXPECT_EQ(u.proxy_url, d.proxy_url);
+  EXPECT_EQ(u.timeout, d.timeout);
+  EXPECT_EQ(u.poll_interval, d.poll_interval);
+  EXPECT_EQ(u.poll_offset, d.poll_offset);
+  EXPECT_EQ(u.limit.requests, d.limit.requests);
+  EXPECT_EQ(u.limit.window, d.limit.window);
+  EXPECT_EQ(u.max_staleness, d.max_staleness);
+  EXPECT_EQ(u.timestamps, d.timestamps);
+  EXPECT_EQ(u.extra_labels, d.extra_labels);
+  for (const auto& w : c.warnings) {
+    // Only the file mode may be remarked on (a checkout is usually 0644).
+    EXPECT_NE(w.find("world-readable"), std::string::npos) << w;
+  }
+}
+
+TEST(Examples, WebConfigParses) {
+  const auto text = [] {
+    std::ifstream in(web_example);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  ASSERT_FALSE(text.empty()) << web_example;
+  web_config w;
+  ASSERT_NO_THROW(w = parse_web_config(text, web_example.string()));
+  ASSERT_TRUE(w.tls.has_value());
+  EXPECT_EQ(w.tls->cert_file, "server.crt");
+  EXPECT_EQ(w.basic_auth_users.size(), 1U);
+  EXPECT_TRUE(w.warnings.empty()) << test::joined(w.warnings);
+
+  // And loads once its certificate files exist beside it.
+  test::scratch_dir dir;
+  const auto copy = dir.write("web.yml", text, 0600);
+  dir.write("server.crt", "cert", 0644);
+  dir.write("server.key", "key", 0600);
+  ASSERT_NO_THROW(w = load_web_config(copy));
+  EXPECT_EQ(w.tls->cert_file, (dir.path() / "server.crt").string());
+}
+
+TEST(Examples, FixturesLoad) {
+  config c;
+  ASSERT_NO_THROW(c = load_config(fixtures / "two-upstreams.yml"));
+  EXPECT_EQ(c.upstreams.size(), 2U);
+}
+
+}  // namespace
+}  // namespace cmp::config
