@@ -46,8 +46,12 @@ void snapshot_store::configure(
 }
 
 void snapshot_store::publish(std::shared_ptr<const snapshot> s, wall_clock::time_point now) {
-  for (auto& e : entries_)
-    if (e.name == s->upstream) e.current = std::move(s);
+  for (auto& e : entries_) {
+    if (e.name == s->upstream) {
+      e.current = std::move(s);  // s is null from here on: stop looking
+      break;
+    }
+  }
   rerender(now);
 }
 
