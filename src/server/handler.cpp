@@ -61,6 +61,16 @@ std::string format_time(std::optional<wall_clock::time_point> t) {
   return std::string(buf, n);
 }
 
+// /-/ready promises one line per upstream; an error text (e.g. quoted from an
+// upstream response) may carry line breaks.
+std::string one_line(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 bool snapshot_fresh(const upstream_status& u, wall_clock::time_point now) {
   return u.snapshot_fetched_at && now - *u.snapshot_fetched_at < u.max_staleness;
 }
@@ -76,7 +86,7 @@ response ready(const handler_context& ctx, wall_clock::time_point now) {
                              std::chrono::duration_cast<std::chrono::seconds>(now - *u.snapshot_fetched_at).count(),
                              std::chrono::duration_cast<std::chrono::seconds>(u.max_staleness).count());
     }
-    if (!u.last_error.empty()) reasons += fmt::format("; last error: {}", u.last_error);
+    if (!u.last_error.empty()) reasons += fmt::format("; last error: {}", one_line(u.last_error));
     reasons += '\n';
   }
   return reasons.empty() ? text(200, "ok\n") : text(503, std::move(reasons));
