@@ -248,8 +248,10 @@ http_server_config read_http(const YAML::Node& node, problem_sink& sink,
     if (auto headers = detail::read_string_map(it->second, hk, sink)) {
       for (const auto& [name, value] : *headers) {
         const std::string path = child_key(hk, name);
+        // Named copy: clang 14 cannot capture a structured binding.
+        const std::string_view header = name;
         const auto rule = std::find_if(header_rules.begin(), header_rules.end(),
-                                       [&](const header_rule& r) { return r.name == name; });
+                                       [&](const header_rule& r) { return r.name == header; });
         if (rule == header_rules.end()) {
           sink.add(path,
                    "this header can not be configured (only Strict-Transport-Security, "

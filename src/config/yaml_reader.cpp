@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstring>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -118,7 +119,7 @@ std::string_view node_kind(const YAML::Node& node) {
   return "undefined";
 }
 
-bool is_valid_utf8(std::string_view s) noexcept {
+std::size_t utf8_error_at(std::string_view s) noexcept {
   std::size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -138,38 +139,96 @@ bool is_valid_utf8(std::string_view s) noexcept {
       n = 3;
       cp = c & 0x07U;
     } else {
-      return false;
+      return i;
     }
-    if (i + n >= s.size()) return false;
+    if (i + n >= s.size()) return i;
     for (std::size_t k = 1; k <= n; ++k) {
       const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
+      if ((cc & 0xc0) != 0x80) return i;
       cp = (cp << 6) | (cc & 0x3fU);
     }
     // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
     if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
         cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      return false;
+      return i;
     }
     i += n + 1;
   }
-  return true;
+  return std::string_view::npos;
 }
+
+bool is_valid_utf8(std::string_view s) noexcept {
+  return utf8_error_at(s) == std::string_view::npos;
+}
+
+namespace {
+
+// Counts documents and stops at two: we only need to know "more than one".
+class document_counter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+std::string position(std::string_view text, std::size_t offset) {
+  const auto before = text.substr(0, offset);
+  const auto line = static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n')) + 1;
+  const auto nl = before.rfind('\n');
+  const std::size_t col = nl == std::string_view::npos ? offset + 1 : offset - nl;
+  return fmt::format("{}:{}", line, col);
+}
+
+}  // namespace
 
 std::optional<YAML::Node> parse_document(std::string_view text, problem_sink& sink) {
   if (text.size() > max_file_size) {
     sink.add_file(fmt::format("file is larger than {} bytes", max_file_size));
     return std::nullopt;
   }
-  try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.empty()) return YAML::Node(YAML::NodeType::Null);
-    if (docs.size() > 1) {
-      sink.add_file(fmt::format("holds {} YAML documents (`---`); a configuration is one document",
-                                docs.size()));
+  // yaml-cpp 0.7 does not refuse bytes YAML forbids, and some of them make
+  // YAML::LoadAll yield empty documents forever (found by fuzzing). Refuse
+  // them first, with a position, then count documents with a capped pass.
+  const std::string_view body = text.starts_with("\xef\xbb\xbf") ? text.substr(3) : text;
+  const std::size_t skip = text.size() - body.size();
+  if (const auto bad = utf8_error_at(body); bad != std::string_view::npos) {
+    sink.add_raw(fmt::format("{}:{}: YAML syntax error: invalid UTF-8", sink.source(),
+                             position(text, skip + bad)));
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const auto c = static_cast<unsigned char>(body[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      sink.add_raw(
+          fmt::format("{}:{}: YAML syntax error: control character 0x{:02x} is not allowed",
+                      sink.source(), position(text, skip + i), c));
       return std::nullopt;
     }
-    return docs.front();
+  }
+  try {
+    const std::string owned(text);
+    {
+      std::istringstream in(owned);
+      YAML::Parser parser(in);
+      document_counter counter;
+      std::size_t docs = 0;
+      while (docs < 2 && parser.HandleNextDocument(counter)) ++docs;
+      if (docs > 1) {
+        sink.add_file("holds several YAML documents (`---`); a configuration is one document");
+        return std::nullopt;
+      }
+      if (docs == 0) return YAML::Node(YAML::NodeType::Null);
+    }
+    return YAML::Load(owned);
   } catch (const YAML::ParserException& e) {
     // yaml-cpp marks are 0-based; editors count from 1.
     sink.add_raw(fmt::format("{}:{}:{}: YAML syntax error: {}", sink.source(), e.mark.line + 1,

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "cmp/config/config.hpp"
@@ -97,5 +98,7 @@ struct key_hint {
 
 [[nodiscard]] std::string_view node_kind(const YAML::Node& node);
 [[nodiscard]] bool is_valid_utf8(std::string_view s) noexcept;
+// Offset of the first byte that is not valid UTF-8, or npos.
+[[nodiscard]] std::size_t utf8_error_at(std::string_view s) noexcept;
 
 }  // namespace cmp::config::detail
