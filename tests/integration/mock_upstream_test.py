@@ -11,11 +11,12 @@ clean exit codes.
 """
 
 import argparse
+import atexit
 import gzip
 import http.client
 import json
 import os
-import re
+import shutil
 import signal
 import socket
 import ssl
@@ -119,7 +120,10 @@ class Mock:
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
-            self.stderr.close()
+                self.proc.wait()
+            if not self.stderr.closed:
+                self.stderr.close()
+                shutil.rmtree(self.dir, ignore_errors=True)
         return rc
 
     def request(self, path, method="GET", headers=None, timeout=5, key=KEY):
@@ -367,6 +371,7 @@ def main():
     args, rest = parser.parse_known_args()
     MOCK = os.path.abspath(args.mock)
     CA_DIR = tempfile.mkdtemp(prefix="mock-upstream-ca-")
+    atexit.register(shutil.rmtree, CA_DIR, True)
     subprocess.run([os.path.join(HERE, "make_test_ca.sh"), CA_DIR], check=True)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
