@@ -38,6 +38,8 @@ bool budget_ledger::try_acquire(time_point now) {
 void budget_ledger::restore(std::vector<time_point> sent, time_point now) {
   for (auto& t : sent) t = std::min(t, now);
   std::sort(sent.begin(), sent.end());
+  // The same send may come from the file and from memory (after a reload).
+  sent.erase(std::unique(sent.begin(), sent.end()), sent.end());
   if (sent.size() > requests_) sent.erase(sent.begin(), sent.end() - requests_);
   sent_ = std::move(sent);
 }

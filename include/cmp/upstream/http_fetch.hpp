@@ -1,0 +1,80 @@
+#pragma once
+// One HTTPS GET of the upstream's metrics: resolve, connect (directly or
+// through an HTTP CONNECT proxy), TLS handshake with SNI and host-name
+// verification, write, read (at most `body_limit` bytes, gzip decoded under
+// the same limit), TLS shutdown. One deadline bounds all of it. A fresh
+// connection every time: polls are a minute apart and a pooled connection
+// would mostly be found dead.
+//
+// Never follows redirects. Never puts the API key anywhere but the
+// Authorization header of the request it sends.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/url/url.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <functional>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cmp/config/secret.hpp"
+
+namespace cmp::upstream {
+
+// Client TLS context: TLS >= 1.2, peer verification against the system
+// trust store plus `ca_file` (PEM) when given. Throws std::runtime_error
+// naming the file when it cannot be loaded.
+[[nodiscard]] std::shared_ptr<boost::asio::ssl::context> make_client_tls(const std::string& ca_file);
+
+struct proxy_endpoint {
+  std::string host;
+  std::string port;
+};
+
+// The proxy for `target`: `configured` (proxy_url) when set, else
+// HTTPS_PROXY/https_proxy for https (HTTP_PROXY/http_proxy for http) unless
+// NO_PROXY/no_proxy matches the host (exact, `.suffix`/`suffix` domain
+// match, or `*`). `env` looks up variables (getenv in production).
+[[nodiscard]] std::optional<proxy_endpoint> select_proxy(
+    const boost::urls::url_view& target, const std::string& configured,
+    const std::function<const char*(const char*)>& env);
+
+struct fetch_request {
+  boost::urls::url url;
+  config::secret api_key;
+  std::shared_ptr<boost::asio::ssl::context> tls;  // used for https URLs
+  std::optional<proxy_endpoint> proxy;
+  std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+  std::size_t body_limit = 16u << 20;
+  std::string user_agent = "cerebras-metrics-proxy";
+};
+
+struct fetch_result {
+  // The `code` label of cerebras_proxy_upstream_requests_total: the HTTP
+  // status ("200", "429", ...) or timeout, connect, tls, dns, protocol.
+  std::string code;
+  unsigned status = 0;  // 0 when no response arrived
+  std::string body;     // decoded
+  std::string content_type;
+  std::string retry_after;        // Retry-After, as sent
+  std::string ratelimit_reset;    // x-ratelimit-reset-requests (or -reset), as sent
+  std::string should_retry;       // x-should-retry, as sent
+  std::string location;           // for redirects, to say where it pointed
+  bool body_too_large = false;
+  bool tls_verification_failed = false;
+  std::string error;  // human-readable reason for anything but a 2xx; never the key
+  std::chrono::steady_clock::duration elapsed{};
+};
+
+// Performs the request. Never throws for network or protocol trouble: the
+// result says what happened. Cancellation: closing the executor's
+// io_context abandons it.
+[[nodiscard]] boost::asio::awaitable<fetch_result> fetch(const fetch_request& req);
+
+}  // namespace cmp::upstream

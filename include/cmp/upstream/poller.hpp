@@ -1,0 +1,85 @@
+#pragma once
+// Polls one upstream forever: asks the poll_planner when, takes budget from
+// the ledger (persisted before the request leaves), fetches, validates the
+// body with the strict parser and publishes a snapshot. Scrapes never reach
+// this code.
+//
+// Runs as one coroutine on the io_context thread; not thread-safe. stop()
+// ends the loop at its next wait; a request in flight finishes (bounded by
+// `timeout`) but its result is no longer published. The budget_ledger is
+// shared so that a reloaded poller for the same organization inherits it.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <spdlog/logger.h>
+
+#include "cmp/config/config.hpp"
+#include "cmp/server/handler.hpp"
+#include "cmp/snapshot/snapshot.hpp"
+#include "cmp/telemetry/registry.hpp"
+#include "cmp/upstream/budget_ledger.hpp"
+#include "cmp/upstream/http_fetch.hpp"
+#include "cmp/upstream/poll_planner.hpp"
+#include "cmp/upstream/state_store.hpp"
+
+namespace cmp::upstream {
+
+struct poller_context {
+  boost::asio::io_context& ioc;
+  snapshot::snapshot_store& store;
+  telemetry::registry& metrics;
+  std::shared_ptr<spdlog::logger> log;
+  std::function<double()> jitter;  // uniform in [0, 1]
+  std::filesystem::path state_dir;  // empty: nothing persisted
+};
+
+class poller {
+ public:
+  poller(poller_context ctx, config::upstream cfg, config::secret api_key,
+         std::shared_ptr<boost::asio::ssl::context> tls, std::shared_ptr<budget_ledger> ledger);
+
+  // Restores ledger and snapshot from state_dir (publishing a restored
+  // snapshot at once), then spawns the loop. `self` keeps the poller alive
+  // until its loop has ended.
+  static void start(const std::shared_ptr<poller>& self);
+  void stop();
+
+  [[nodiscard]] server::upstream_status status(std::chrono::system_clock::time_point now) const;
+  [[nodiscard]] const config::upstream& settings() const noexcept { return cfg_; }
+  [[nodiscard]] const std::shared_ptr<budget_ledger>& ledger() const noexcept { return ledger_; }
+
+ private:
+  boost::asio::awaitable<void> run();
+  void restore(std::chrono::system_clock::time_point now);
+  // Validates `body` and publishes it; false (and a counted parse error)
+  // when it is not valid exposition text.
+  bool publish(const std::string& body, std::chrono::system_clock::time_point fetched_at,
+               std::chrono::system_clock::time_point window_end, bool restored);
+  poll_outcome classify(const fetch_result& r, std::chrono::system_clock::time_point now);
+  void report(const std::string& kind, const std::string& message, bool is_error);
+
+  poller_context ctx_;
+  config::upstream cfg_;
+  config::secret api_key_;
+  fetch_request request_;
+  std::shared_ptr<budget_ledger> ledger_;
+  state_store state_;
+  poll_planner planner_;
+  telemetry::upstream_metrics& metrics_;
+  boost::asio::steady_timer timer_;
+  bool stopping_ = false;
+  std::string last_error_;
+  std::string last_report_kind_;  // logs once per change of state
+  std::optional<std::set<std::string>> schema_;  // family and label names of the last snapshot
+};
+
+}  // namespace cmp::upstream

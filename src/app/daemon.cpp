@@ -1,0 +1,326 @@
+#include "cmp/app/daemon.hpp"
+
+#include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <map>
+#include <random>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cmp/app/logging.hpp"
+#include "cmp/config/web_config.hpp"
+#include "cmp/server/http_server.hpp"
+#include "cmp/server/web_security.hpp"
+#include "cmp/snapshot/snapshot.hpp"
+#include "cmp/telemetry/registry.hpp"
+#include "cmp/upstream/http_fetch.hpp"
+#include "cmp/upstream/poller.hpp"
+
+namespace cmp::app {
+
+namespace asio = boost::asio;
+using wall_clock = std::chrono::system_clock;
+using namespace std::chrono_literals;
+
+config::config load_effective_config(const overrides& o) {
+  auto c = config::load_config(o.config_file);
+  if (o.listen_address) c.listen = *o.listen_address;
+  if (o.web_config_file) c.web_config_file = *o.web_config_file;
+  if (o.log_level) c.log.level = *o.log_level;
+  if (o.log_format) c.log.format = *o.log_format;
+  return c;
+}
+
+namespace {
+
+// Raises the soft fd limit to the hard one: every scraper connection is an fd.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+class daemon {
+ public:
+  daemon(const overrides& o, config::config c)
+      : overrides_(o),
+        config_(std::move(c)),
+        sink_(std::make_shared<spdlog::sinks::stderr_sink_mt>()),
+        log_(make_logger("main", sink_)),
+        poll_log_(make_logger("upstream", sink_)),
+        http_log_(make_logger("http", sink_)),
+        signals_(ioc_, SIGTERM, SIGINT, SIGHUP),
+        tick_(ioc_),
+        rng_(std::random_device{}()) {
+    sink_->set_formatter(make_formatter(config_.log.format));
+    apply_log_level();
+  }
+
+  int run() {
+    raise_fd_limit();
+    for (const auto& w : config_.warnings) log_->warn("{}", w);
+    auto pollers = make_pollers(config_);
+    if (!pollers) return exit_config;
+    auto security = load_web_security(config_);
+    if (!security) return exit_config;
+
+    server::server_options so;
+    so.max_connections = overrides_.max_connections;
+    server_ = std::make_unique<server::http_server>(ioc_, handler_context(), metrics_, so, http_log_);
+    apply_web_security(*security);
+    try {
+      server_->listen(config_.listen);
+    } catch (const std::exception& e) {
+      log_->error("cannot listen on {}: {}", config_.listen, e.what());
+      return exit_runtime;
+    }
+    const auto ep = server_->local_endpoint();
+    log_->info("cerebras-metrics-proxy {} ({}) listening on {}:{} ({})", CMP_VERSION, CMP_REVISION,
+               ep.address().to_string(), ep.port(), security->tls ? "https" : "http");
+
+    configure_store();
+    pollers_ = std::move(*pollers);
+    for (auto& p : pollers_) upstream::poller::start(p);
+    server_->start();
+    wait_signals();
+    schedule_tick();
+    sd_notify(0, "READY=1");
+    metrics_.set_reload_result(true, wall_clock::now());
+
+    ioc_.run();
+    log_->info("stopped");
+    return exit_ok;
+  }
+
+ private:
+  using poller_list = std::vector<std::shared_ptr<upstream::poller>>;
+
+  void apply_log_level() {
+    for (auto* l : {&log_, &poll_log_, &http_log_}) (*l)->set_level(to_spdlog(config_.log.level));
+  }
+
+  server::handler_context handler_context() {
+    server::handler_context ctx;
+    ctx.view = [this] { return store_.view(); };
+    ctx.upstreams = [this](wall_clock::time_point now) {
+      std::vector<server::upstream_status> out;
+      for (const auto& p : pollers_) out.push_back(p->status(now));
+      return out;
+    };
+    ctx.reload = [this] { return reload(); };
+    ctx.lifecycle_enabled = overrides_.enable_lifecycle;
+    if (auth_) ctx.authorize = [a = auth_](std::string_view h) { return a->check(h); };
+    return ctx;
+  }
+
+  std::optional<config::web_config> load_web_security(const config::config& c) {
+    if (c.web_config_file.empty()) return config::web_config{};
+    try {
+      auto w = config::load_web_config(c.web_config_file);
+      for (const auto& warning : w.warnings) log_->warn("{}", warning);
+      return w;
+    } catch (const config::config_error& e) {
+      for (const auto& p : e.problems()) log_->error("{}", p);
+      return std::nullopt;
+    }
+  }
+
+  // Throws std::runtime_error when TLS material cannot be loaded.
+  void apply_web_security(const config::web_config& w) {
+    server_->set_tls(w.tls ? server::make_server_tls(*w.tls) : nullptr);
+    auth_ = w.basic_auth_users.empty() ? nullptr
+                                       : std::make_shared<server::basic_auth>(w.basic_auth_users);
+    server_->set_handler_context(handler_context());
+  }
+
+  // Builds pollers for `c`, reusing the budget ledgers of organizations
+  // already polled. nullopt (errors logged) when a key or trust store cannot be loaded.
+  std::optional<poller_list> make_pollers(const config::config& c) {
+    poller_list out;
+    std::vector<std::string> problems;
+    for (const auto& u : c.upstreams) {
+      try {
+        std::vector<std::string> warnings;
+        auto key = config::load_api_key(u, c.source, &warnings);
+        for (const auto& w : warnings) log_->warn("{}", w);
+        auto tls = upstream::make_client_tls(u.ca_file);
+        auto& ledger = ledgers_[u.url];
+        if (!ledger || ledger->limit() != u.limit.requests ||
+            ledger->effective_window() !=
+                u.limit.window + upstream::budget_ledger::safety_margin(u.limit.window)) {
+          auto fresh = std::make_shared<upstream::budget_ledger>(u.limit.requests, u.limit.window);
+          if (ledger) fresh->restore(ledger->history(), wall_clock::now());
+          ledger = fresh;
+        }
+        upstream::poller_context pc{ioc_, store_, metrics_, poll_log_, [this] { return jitter_(rng_); },
+                                    c.state_dir};
+        out.push_back(std::make_shared<upstream::poller>(pc, u, std::move(key), tls, ledger));
+      } catch (const config::config_error& e) {
+        for (const auto& p : e.problems()) problems.push_back(p);
+      } catch (const std::exception& e) {
+        problems.push_back(c.source + ": upstreams." + u.name + ": " + e.what());
+      }
+    }
+    for (const auto& p : problems) log_->error("{}", p);
+    if (!problems.empty()) return std::nullopt;
+    std::error_code ec;
+    std::filesystem::create_directories(c.state_dir, ec);
+    if (ec)
+      log_->warn("state_dir {} cannot be created ({}): the budget ledger will not survive restarts",
+                 c.state_dir, ec.message());
+    return out;
+  }
+
+  void configure_store() {
+    std::vector<std::pair<std::string, std::chrono::milliseconds>> names;
+    std::vector<std::string> plain;
+    for (const auto& u : config_.upstreams) {
+      names.emplace_back(u.name, u.max_staleness);
+      plain.push_back(u.name);
+    }
+    store_.configure(names, wall_clock::now());
+    metrics_.retain_upstreams(plain);
+  }
+
+  // SIGHUP and POST /-/reload. Atomic: either everything is replaced or
+  // nothing is. Returns the reason on failure.
+  std::string reload() {
+    log_->info("reloading configuration from {}", overrides_.config_file.string());
+    std::string failure;
+    try {
+      auto next = load_effective_config(overrides_);
+      auto pollers = make_pollers(next);
+      if (!pollers) throw std::runtime_error("an upstream's key or CA file could not be loaded (see log)");
+      auto security = load_web_security(next);
+      if (!security) throw std::runtime_error("invalid web config (see log)");
+      if (next.listen != config_.listen) {
+        log_->warn("listen changed from {} to {}: takes effect after a restart", config_.listen, next.listen);
+        next.listen = config_.listen;
+      }
+      apply_web_security(*security);
+      for (auto& p : pollers_) p->stop();
+      config_ = std::move(next);
+      sink_->set_formatter(make_formatter(config_.log.format));
+      apply_log_level();
+      configure_store();
+      pollers_ = std::move(*pollers);
+      for (auto& p : pollers_) upstream::poller::start(p);
+      // Forget ledgers of organizations no longer configured... but only in
+      // memory: their files stay, so re-adding one keeps its budget.
+      std::erase_if(ledgers_, [&](const auto& kv) {
+        return std::none_of(config_.upstreams.begin(), config_.upstreams.end(),
+                            [&](const auto& u) { return u.url == kv.first; });
+      });
+      metrics_.set_reload_result(true, wall_clock::now());
+      log_->info("configuration reloaded: {} upstream(s)", pollers_.size());
+      return {};
+    } catch (const config::config_error& e) {
+      for (const auto& p : e.problems()) log_->error("{}", p);
+      failure = e.what();
+    } catch (const std::exception& e) {
+      failure = e.what();
+      log_->error("reload failed: {}", failure);
+    }
+    metrics_.set_reload_result(false, wall_clock::now());
+    log_->error("reload failed; the running configuration stays");
+    return failure;
+  }
+
+  void wait_signals() {
+    signals_.async_wait([this](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        sd_notify(0, "RELOADING=1");
+        (void)reload();
+        sd_notify(0, "READY=1");
+        wait_signals();
+        return;
+      }
+      shutdown();
+    });
+  }
+
+  void shutdown() {
+    if (stopping_) return;
+    stopping_ = true;
+    log_->info("shutting down");
+    sd_notify(0, "STOPPING=1");
+    server_->stop();
+    for (auto& p : pollers_) p->stop();
+    signals_.cancel();
+    shutdown_started_ = std::chrono::steady_clock::now();
+    schedule_tick();
+  }
+
+  // Once a second: expire stale snapshots, feed the watchdog; while
+  // stopping, every 20 ms: finish when the last response is out (or after
+  // 4.5 s, inside systemd's and the contract's 5 s).
+  void schedule_tick() {
+    tick_.expires_after(stopping_ ? 20ms : 1s);
+    tick_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      if (stopping_) {
+        if (server_->open_connections() == 0 ||
+            std::chrono::steady_clock::now() - shutdown_started_ > 4500ms) {
+          ioc_.stop();
+          return;
+        }
+      } else {
+        const auto now = wall_clock::now();
+        store_.refresh(now);
+        for (const auto& u : config_.upstreams)
+          metrics_.upstream(u.name).snapshot_served = store_.is_fresh(u.name, now);
+        if (watchdog_enabled()) sd_notify(0, "WATCHDOG=1");
+      }
+      schedule_tick();
+    });
+  }
+
+  static bool watchdog_enabled() {
+    static const bool enabled = [] {
+      std::uint64_t usec = 0;
+      return sd_watchdog_enabled(0, &usec) > 0;
+    }();
+    return enabled;
+  }
+
+  overrides overrides_;
+  config::config config_;
+  spdlog::sink_ptr sink_;
+  std::shared_ptr<spdlog::logger> log_, poll_log_, http_log_;
+  asio::io_context ioc_{1};
+  asio::signal_set signals_;
+  asio::steady_timer tick_;
+  telemetry::registry metrics_;
+  snapshot::snapshot_store store_;
+  std::unique_ptr<server::http_server> server_;
+  std::shared_ptr<server::basic_auth> auth_;
+  poller_list pollers_;
+  std::map<std::string, std::shared_ptr<upstream::budget_ledger>> ledgers_;  // by URL
+  std::mt19937_64 rng_;
+  std::uniform_real_distribution<double> jitter_{0.0, 1.0};
+  bool stopping_ = false;
+  std::chrono::steady_clock::time_point shutdown_started_{};
+};
+
+}  // namespace
+
+int run_daemon(const overrides& o, config::config initial) {
+  try {
+    daemon d(o, std::move(initial));
+    return d.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("fatal: {}", e.what());
+    return exit_runtime;
+  }
+}
+
+}  // namespace cmp::app

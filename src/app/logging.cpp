@@ -1,0 +1,113 @@
+#include "cmp/app/logging.hpp"
+
+#include <ctime>
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+namespace cmp::app {
+
+namespace {
+
+void append_timestamp(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& out) {
+  const auto t = std::chrono::system_clock::to_time_t(msg.time);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  const auto n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                               tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  out.append(buf, buf + n);
+}
+
+std::string_view level_name(spdlog::level::level_enum l) {
+  switch (l) {
+    case spdlog::level::trace:
+    case spdlog::level::debug: return "debug";
+    case spdlog::level::info: return "info";
+    case spdlog::level::warn: return "warn";
+    default: return "error";
+  }
+}
+
+void append(spdlog::memory_buf_t& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
+
+// logfmt: key=value pairs; values with spaces, quotes or '=' are quoted.
+class logfmt_formatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& out) override {
+    append(out, "ts=");
+    append_timestamp(msg, out);
+    append(out, " level=");
+    append(out, level_name(msg.level));
+    append(out, " logger=");
+    append(out, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
+    append(out, " msg=\"");
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      switch (c) {
+        case '"': append(out, "\\\""); break;
+        case '\\': append(out, "\\\\"); break;
+        case '\n': append(out, "\\n"); break;
+        default: out.push_back(c);
+      }
+    }
+    append(out, "\"\n");
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<logfmt_formatter>(); }
+};
+
+class json_formatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& out) override {
+    append(out, "{\"ts\":\"");
+    append_timestamp(msg, out);
+    append(out, "\",\"level\":\"");
+    append(out, level_name(msg.level));
+    append(out, "\",\"logger\":\"");
+    append(out, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
+    append(out, "\",\"msg\":\"");
+    for (unsigned char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      switch (c) {
+        case '"': append(out, "\\\""); break;
+        case '\\': append(out, "\\\\"); break;
+        case '\n': append(out, "\\n"); break;
+        case '\r': append(out, "\\r"); break;
+        case '\t': append(out, "\\t"); break;
+        default:
+          if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            append(out, buf);
+          } else {
+            out.push_back(static_cast<char>(c));
+          }
+      }
+    }
+    append(out, "\"}\n");
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<json_formatter>(); }
+};
+
+}  // namespace
+
+std::unique_ptr<spdlog::formatter> make_formatter(config::log_format format) {
+  if (format == config::log_format::json) return std::make_unique<json_formatter>();
+  return std::make_unique<logfmt_formatter>();
+}
+
+spdlog::level::level_enum to_spdlog(config::log_level level) {
+  switch (level) {
+    case config::log_level::debug: return spdlog::level::debug;
+    case config::log_level::info: return spdlog::level::info;
+    case config::log_level::warn: return spdlog::level::warn;
+    case config::log_level::error: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+std::shared_ptr<spdlog::logger> make_logger(const std::string& name, spdlog::sink_ptr sink) {
+  if (!sink) sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  return std::make_shared<spdlog::logger>(name, std::move(sink));
+}
+
+}  // namespace cmp::app

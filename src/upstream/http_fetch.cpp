@@ -1,0 +1,325 @@
+#include "cmp/upstream/http_fetch.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "cmp/snapshot/gzip.hpp"
+
+namespace cmp::upstream {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+bool is_timeout(const boost::system::error_code& ec) {
+  return ec == beast::error::timeout || ec == asio::error::timed_out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// Fails the result with `code` and a reason.
+void fail(fetch_result& r, std::string code, std::string why) {
+  r.code = std::move(code);
+  r.error = std::move(why);
+}
+
+bool is_ip_literal(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+template <class Stream>
+asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::time_point deadline,
+                               const fetch_request& req, const std::string& host_header,
+                               fetch_result& r) {
+  http::request<http::empty_body> q{http::verb::get, req.url.encoded_target().empty()
+                                                         ? beast::string_view("/")
+                                                         : beast::string_view(req.url.encoded_target().data(),
+                                                                              req.url.encoded_target().size()),
+                                    11};
+  q.set(http::field::host, host_header);
+  q.set(http::field::user_agent, req.user_agent);
+  q.set(http::field::accept, "text/plain;version=0.0.4;q=1,*/*;q=0.1");
+  q.set(http::field::accept_encoding, "gzip");
+  q.set(http::field::connection, "close");
+  std::string auth = "Bearer ";
+  auth += req.api_key.expose();
+  q.set(http::field::authorization, auth);
+
+  tcp.expires_at(deadline);
+  auto [wec, written] = co_await http::async_write(stream, q, nothrow);
+  if (wec) {
+    fail(r, is_timeout(wec) ? "timeout" : "protocol", "sending the request failed: " + wec.message());
+    co_return;
+  }
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(64 * 1024);
+  parser.body_limit(req.body_limit);
+  auto [rec, read] = co_await http::async_read(stream, buffer, parser, nothrow);
+  if (rec == http::error::body_limit) {
+    r.body_too_large = true;
+    fail(r, "protocol", "response body exceeds the " + std::to_string(req.body_limit >> 20) +
+                            " MiB limit; refused");
+    co_return;
+  }
+  if (rec) {
+    fail(r, is_timeout(rec) ? "timeout" : "protocol", "reading the response failed: " + rec.message());
+    co_return;
+  }
+  auto& res = parser.get();
+  r.status = res.result_int();
+  r.code = std::to_string(r.status);
+  auto header = [&](std::string_view name) {
+    auto it = res.find(beast::string_view(name.data(), name.size()));
+    return it == res.end() ? std::string() : std::string(it->value());
+  };
+  r.content_type = header("Content-Type");
+  r.retry_after = header("Retry-After");
+  r.ratelimit_reset = header("x-ratelimit-reset-requests");
+  if (r.ratelimit_reset.empty()) r.ratelimit_reset = header("x-ratelimit-reset");
+  r.should_retry = header("x-should-retry");
+  r.location = header("Location");
+  const auto encoding = lower(header("Content-Encoding"));
+  if (encoding == "gzip" || encoding == "x-gzip") {
+    bool too_large = false;
+    auto decoded = snapshot::gzip_decompress(res.body(), req.body_limit, &too_large);
+    if (!decoded) {
+      r.body_too_large = too_large;
+      fail(r, "protocol", too_large ? "decompressed body exceeds the limit; refused"
+                                    : "gzip body is corrupt or truncated");
+      co_return;
+    }
+    r.body = std::move(*decoded);
+  } else if (encoding.empty() || encoding == "identity") {
+    r.body = std::move(res.body());
+  } else {
+    fail(r, "protocol", "unsupported Content-Encoding \"" + encoding + "\"");
+    co_return;
+  }
+  if (r.status < 200 || r.status >= 300) {
+    r.error = "HTTP " + r.code;
+    if (r.status >= 300 && r.status < 400)
+      r.error += " redirect" + (r.location.empty() ? std::string() : " to " + r.location) +
+                 " (redirects are not followed; fix the url)";
+  }
+}
+
+// CONNECT through the proxy on an already connected stream.
+asio::awaitable<bool> proxy_connect(beast::tcp_stream& tcp, steady::time_point deadline,
+                                    const std::string& authority, fetch_result& r) {
+  http::request<http::empty_body> q{http::verb::connect, authority, 11};
+  q.set(http::field::host, authority);
+  tcp.expires_at(deadline);
+  auto [wec, w] = co_await http::async_write(tcp, q, nothrow);
+  if (wec) {
+    fail(r, is_timeout(wec) ? "timeout" : "connect", "proxy CONNECT failed: " + wec.message());
+    co_return false;
+  }
+  beast::flat_buffer buffer;
+  http::response_parser<http::empty_body> parser;
+  parser.skip(true);  // a CONNECT response has no body; the tunnel follows
+  auto [rec, n] = co_await http::async_read_header(tcp, buffer, parser, nothrow);
+  if (rec) {
+    fail(r, is_timeout(rec) ? "timeout" : "connect", "proxy CONNECT failed: " + rec.message());
+    co_return false;
+  }
+  if (parser.get().result_int() != 200) {
+    fail(r, "connect", "proxy refused CONNECT with HTTP " + std::to_string(parser.get().result_int()));
+    co_return false;
+  }
+  if (buffer.size() != 0) {
+    fail(r, "protocol", "proxy sent data before the tunnel was established");
+    co_return false;
+  }
+  co_return true;
+}
+
+}  // namespace
+
+std::shared_ptr<asio::ssl::context> make_client_tls(const std::string& ca_file) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression);
+  ctx->set_default_verify_paths();
+  if (!ca_file.empty()) {
+    boost::system::error_code ec;
+    ctx->load_verify_file(ca_file, ec);
+    if (ec) throw std::runtime_error("ca_file " + ca_file + ": cannot load PEM trust anchors: " + ec.message());
+  }
+  ctx->set_verify_mode(asio::ssl::verify_peer);
+  return ctx;
+}
+
+std::optional<proxy_endpoint> select_proxy(const boost::urls::url_view& target,
+                                           const std::string& configured,
+                                           const std::function<const char*(const char*)>& env) {
+  auto parse = [](std::string_view text) -> std::optional<proxy_endpoint> {
+    std::string s(text);
+    if (s.find("://") == std::string::npos) s = "http://" + s;
+    auto u = boost::urls::parse_uri(s);
+    if (!u || u->host().empty()) return std::nullopt;
+    return proxy_endpoint{std::string(u->host_address()), u->has_port() ? std::string(u->port()) : "80"};
+  };
+  if (!configured.empty()) return parse(configured);
+  auto get = [&](const char* upper, const char* lower_name) -> std::string {
+    const char* v = env(lower_name);
+    if (!v || !*v) v = env(upper);
+    return v ? v : "";
+  };
+  const bool https = target.scheme_id() == boost::urls::scheme::https;
+  // HTTP_PROXY is only honoured in lower case for CGI safety (httpoxy); we
+  // are not CGI, but stay conventional.
+  const auto proxy = https ? get("HTTPS_PROXY", "https_proxy") : get("HTTP_PROXY", "http_proxy");
+  if (proxy.empty()) return std::nullopt;
+  const auto host = lower(std::string(target.host_address()));
+  std::string_view no_proxy_list = get("NO_PROXY", "no_proxy");
+  std::string no_proxy(no_proxy_list);
+  std::size_t pos = 0;
+  while (pos <= no_proxy.size()) {
+    auto comma = no_proxy.find(',', pos);
+    auto entry = lower(no_proxy.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    entry.erase(0, entry.find_first_not_of(" \t"));
+    entry.erase(entry.find_last_not_of(" \t") + 1);
+    if (auto colon = entry.rfind(':'); colon != std::string::npos && entry.find(']') == std::string::npos &&
+                                       entry.find(':') == colon)
+      entry.erase(colon);  // host:port entries: match the host
+    if (!entry.empty()) {
+      if (entry == "*") return std::nullopt;
+      if (entry.front() == '.') entry.erase(0, 1);
+      if (host == entry || (host.size() > entry.size() && host.ends_with(entry) &&
+                            host[host.size() - entry.size() - 1] == '.'))
+        return std::nullopt;
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return parse(proxy);
+}
+
+asio::awaitable<fetch_result> fetch(const fetch_request& req) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto start = steady::now();
+  const auto deadline = start + req.timeout;
+  fetch_result r;
+  const bool https = req.url.scheme_id() == boost::urls::scheme::https;
+  const std::string host(req.url.host_address());
+  const std::string port = req.url.has_port() ? std::string(req.url.port()) : (https ? "443" : "80");
+  const std::string authority = (req.url.host_type() == boost::urls::host_type::ipv6 ? "[" + host + "]" : host) +
+                                ":" + port;
+  std::string host_header(req.url.encoded_host_and_port());
+
+  const std::string connect_host = req.proxy ? req.proxy->host : host;
+  const std::string connect_port = req.proxy ? req.proxy->port : port;
+
+  tcp::resolver resolver(ex);
+  asio::steady_timer timer(ex);
+  timer.expires_at(deadline);
+  auto resolved = co_await (resolver.async_resolve(connect_host, connect_port, nothrow) ||
+                            timer.async_wait(nothrow));
+  if (resolved.index() == 1) {
+    fail(r, "timeout", "resolving " + connect_host + " timed out");
+    r.elapsed = steady::now() - start;
+    co_return r;
+  }
+  auto [dec, endpoints] = std::get<0>(std::move(resolved));
+  if (dec) {
+    fail(r, "dns", "resolving " + connect_host + " failed: " + dec.message());
+    r.elapsed = steady::now() - start;
+    co_return r;
+  }
+
+  beast::tcp_stream stream(ex);
+  stream.expires_at(deadline);
+  auto [cec, ep] = co_await stream.async_connect(endpoints, nothrow);
+  if (cec) {
+    fail(r, is_timeout(cec) ? "timeout" : "connect",
+         "connecting to " + connect_host + ":" + connect_port + " failed: " + cec.message());
+    r.elapsed = steady::now() - start;
+    co_return r;
+  }
+  boost::system::error_code ignored;
+  stream.socket().set_option(tcp::no_delay(true), ignored);
+
+  if (req.proxy && !co_await proxy_connect(stream, deadline, authority, r)) {
+    r.elapsed = steady::now() - start;
+    co_return r;
+  }
+
+  if (!https) {
+    co_await exchange(stream, stream, deadline, req, host_header, r);
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    r.elapsed = steady::now() - start;
+    co_return r;
+  }
+
+  beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), *req.tls);
+  if (!is_ip_literal(host)) SSL_set_tlsext_host_name(tls.native_handle(), host.c_str());
+  tls.set_verify_mode(asio::ssl::verify_peer);
+  tls.set_verify_callback(asio::ssl::host_name_verification(host));
+  auto& lowest = beast::get_lowest_layer(tls);
+  lowest.expires_at(deadline);
+  auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, nothrow);
+  if (hec) {
+    if (is_timeout(hec)) {
+      fail(r, "timeout", "TLS handshake timed out");
+    } else {
+      const long verify = SSL_get_verify_result(tls.native_handle());
+      if (verify != X509_V_OK) {
+        r.tls_verification_failed = true;
+        fail(r, "tls", std::string("TLS certificate verification failed: ") +
+                           X509_verify_cert_error_string(verify));
+      } else {
+        fail(r, "tls", "TLS handshake failed: " + hec.message());
+      }
+    }
+    r.elapsed = steady::now() - start;
+    co_return r;
+  }
+  co_await exchange(tls, lowest, deadline, req, host_header, r);
+  r.elapsed = steady::now() - start;
+  // Send close_notify but do not wait long for the peer's: the data is in.
+  lowest.expires_after(250ms);
+  co_await tls.async_shutdown(nothrow);
+  co_return r;
+}
+
+}  // namespace cmp::upstream

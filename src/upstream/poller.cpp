@@ -1,0 +1,302 @@
+#include "cmp/upstream/poller.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/url/parse.hpp>
+
+#include <cstdlib>
+#include <ctime>
+
+#include <spdlog/spdlog.h>
+
+#include "cmp/exposition/parser.hpp"
+#include "cmp/exposition/transform.hpp"
+
+namespace cmp::upstream {
+
+namespace asio = boost::asio;
+using wall_clock = std::chrono::system_clock;
+using namespace std::chrono_literals;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+std::set<std::string> schema_of(const exposition::family_list& families) {
+  std::set<std::string> names;
+  for (const auto& f : families) {
+    names.insert(f.name);
+    for (const auto& s : f.samples)
+      for (const auto& l : s.labels) names.insert(f.name + "{" + l.name + "}");
+  }
+  return names;
+}
+
+// Retry-After: delay-seconds or an HTTP-date (RFC 9110 10.2.3).
+std::optional<wall_clock::time_point> parse_retry_after(const std::string& v, wall_clock::time_point now) {
+  if (v.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double seconds = std::strtod(v.c_str(), &end);
+  if (end != v.c_str() && *end == '\0' && seconds >= 0)
+    return now + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  std::tm tm{};
+  if (const char* rest = strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm); rest && *rest == '\0')
+    return wall_clock::from_time_t(timegm(&tm));
+  return std::nullopt;
+}
+
+// x-ratelimit-reset-*: seconds ("17", "1.5") or a duration ("6m0s", "1s").
+std::optional<wall_clock::time_point> parse_reset(const std::string& v, wall_clock::time_point now) {
+  if (v.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double seconds = std::strtod(v.c_str(), &end);
+  if (end != v.c_str() && *end == '\0' && seconds >= 0)
+    return now + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  if (auto d = config::parse_duration(v)) return now + *d;
+  return std::nullopt;
+}
+
+std::chrono::steady_clock::duration until(wall_clock::time_point target, wall_clock::time_point now) {
+  // Re-decide at least every 30 s, so a wall-clock step is noticed.
+  return std::clamp<std::chrono::steady_clock::duration>(target - now, 0ms, 30s);
+}
+
+}  // namespace
+
+poller::poller(poller_context ctx, config::upstream cfg, config::secret api_key,
+               std::shared_ptr<asio::ssl::context> tls, std::shared_ptr<budget_ledger> ledger)
+    : ctx_(std::move(ctx)),
+      cfg_(std::move(cfg)),
+      api_key_(std::move(api_key)),
+      ledger_(std::move(ledger)),
+      state_(ctx_.state_dir, cfg_.url),
+      planner_(poll_planner::policy{cfg_.poll_interval, cfg_.poll_offset, cfg_.timeout,
+                                    std::chrono::seconds(1),
+                                    std::max<std::chrono::milliseconds>(1s, cfg_.poll_interval / 4)}),
+      metrics_(ctx_.metrics.upstream(cfg_.name)),
+      timer_(ctx_.ioc) {
+  auto parsed = boost::urls::parse_uri(cfg_.url);
+  if (!parsed) throw std::invalid_argument("upstream " + cfg_.name + ": bad url");
+  request_.url = *parsed;
+  request_.api_key = api_key_;
+  request_.tls = std::move(tls);
+  request_.timeout = cfg_.timeout;
+  request_.user_agent = std::string("cerebras-metrics-proxy/") + CMP_VERSION;
+  request_.proxy = select_proxy(request_.url, cfg_.proxy_url, [](const char* n) { return std::getenv(n); });
+  metrics_.rate_limit_remaining = [l = ledger_](wall_clock::time_point now) { return l->remaining(now); };
+}
+
+void poller::start(const std::shared_ptr<poller>& self) {
+  self->restore(wall_clock::now());
+  asio::co_spawn(self->ctx_.ioc, self->run(), [self](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      self->ctx_.log->critical("upstream={} poller stopped: {}", self->cfg_.name, ex.what());
+    }
+  });
+}
+
+void poller::stop() {
+  stopping_ = true;
+  timer_.cancel();
+}
+
+void poller::restore(wall_clock::time_point now) {
+  std::optional<wall_clock::time_point> restored_window;
+  if (state_.enabled()) {
+    try {
+      if (auto sent = state_.load_ledger()) {
+        // Merge with what this process already knows (a reload shares the ledger).
+        auto all = *sent;
+        all.insert(all.end(), ledger_->history().begin(), ledger_->history().end());
+        ledger_->restore(std::move(all), now);
+      }
+    } catch (const std::exception& e) {
+      ctx_.log->warn("upstream={} budget ledger unreadable, assuming the whole budget was just spent: {}",
+                     cfg_.name, e.what());
+      ledger_->assume_spent(now);
+    }
+    try {
+      if (auto snap = state_.load_snapshot()) {
+        if (ctx_.store.latest(cfg_.name) == nullptr) {
+          if (publish(snap->body, snap->fetched_at, snap->window_end, true)) {
+            restored_window = snap->window_end;
+            ctx_.log->info("upstream={} restored snapshot fetched {}s ago", cfg_.name,
+                           std::chrono::duration_cast<std::chrono::seconds>(now - snap->fetched_at).count());
+          }
+        } else {
+          restored_window = ctx_.store.latest(cfg_.name)->window_end;
+        }
+      }
+    } catch (const std::exception& e) {
+      ctx_.log->warn("upstream={} stored snapshot ignored: {}", cfg_.name, e.what());
+    }
+  }
+  if (auto current = ctx_.store.latest(cfg_.name)) restored_window = current->window_end;
+  planner_.start(now, restored_window);
+}
+
+bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
+                     wall_clock::time_point window_end, bool restored) {
+  auto parsed = exposition::parse_text(body);
+  if (!parsed) {
+    if (!restored) {
+      ++metrics_.parse_errors;
+      report("parse", "invalid exposition text from upstream: " + parsed.error().message(), true);
+    } else {
+      ctx_.log->warn("upstream={} stored snapshot is not valid exposition text: {}", cfg_.name,
+                     parsed.error().message());
+    }
+    return false;
+  }
+  auto snap = std::make_shared<snapshot::snapshot>();
+  snap->upstream = cfg_.name;
+  snap->families = std::move(*parsed);
+  snap->fetched_at = fetched_at;
+  snap->window_end = window_end;
+  if (!cfg_.extra_labels.empty()) exposition::add_labels(snap->families, cfg_.extra_labels);
+  if (cfg_.timestamps == config::timestamp_mode::window) {
+    exposition::set_timestamps(
+        snap->families,
+        std::chrono::duration_cast<std::chrono::milliseconds>(window_end.time_since_epoch()).count());
+  } else {
+    exposition::clear_timestamps(snap->families);
+  }
+  for (const auto& f : snap->families) snap->series += f.samples.size();
+
+  auto schema = schema_of(snap->families);
+  if (schema_ && *schema_ != schema && !restored) {
+    ++metrics_.schema_changes;
+    ctx_.log->info("upstream={} metric families or label names changed ({} -> {} names)", cfg_.name,
+                   schema_->size(), schema.size());
+  }
+  schema_ = std::move(schema);
+
+  metrics_.snapshot_fetched_at = fetched_at;
+  ctx_.store.publish(std::move(snap), wall_clock::now());
+  metrics_.snapshot_served = ctx_.store.is_fresh(cfg_.name, wall_clock::now());
+  return true;
+}
+
+void poller::report(const std::string& kind, const std::string& message, bool is_error) {
+  if (is_error) last_error_ = message;
+  if (kind == last_report_kind_) {
+    ctx_.log->debug("upstream={} {}", cfg_.name, message);
+    return;
+  }
+  last_report_kind_ = kind;
+  if (is_error) {
+    ctx_.log->warn("upstream={} {}", cfg_.name, message);
+  } else {
+    ctx_.log->info("upstream={} {}", cfg_.name, message);
+  }
+}
+
+poll_outcome poller::classify(const fetch_result& r, wall_clock::time_point now) {
+  poll_outcome o;
+  o.retry_allowed = r.should_retry != "false";
+  if (r.status == 0) {
+    o.what = (r.tls_verification_failed || r.body_too_large) ? poll_outcome::kind::final_for_slot
+                                                             : poll_outcome::kind::retryable;
+    report(r.code, r.error, true);
+    return o;
+  }
+  if (r.status == 200) {
+    o.what = poll_outcome::kind::success;
+    return o;
+  }
+  if (r.status == 429) {
+    o.what = poll_outcome::kind::rate_limited;
+    o.retry_after = parse_retry_after(r.retry_after, now);
+    if (!o.retry_after) o.retry_after = parse_reset(r.ratelimit_reset, now);
+    report("429", "rate limited by the upstream (HTTP 429" +
+                      (r.retry_after.empty() ? std::string() : ", Retry-After " + r.retry_after) +
+                      "); waiting as told",
+           true);
+    return o;
+  }
+  if (r.status == 401) {
+    o.what = poll_outcome::kind::final_for_slot;
+    report("401", "upstream rejected the API key (HTTP 401); check api_key_env/api_key_file; "
+                  "retrying at the next scheduled poll",
+           true);
+  } else if (r.status == 403) {
+    o.what = poll_outcome::kind::final_for_slot;
+    report("403", "upstream refused access (HTTP 403): the Metrics API is a private preview that may "
+                  "not be enabled for this organization, or the key lacks access; retrying at the "
+                  "next scheduled poll",
+           true);
+  } else if (r.status >= 500 || r.status == 408) {
+    o.what = poll_outcome::kind::retryable;
+    report(r.code, "upstream error: " + r.error, true);
+  } else {
+    o.what = poll_outcome::kind::final_for_slot;
+    report(r.code, "upstream answered " + r.error, true);
+  }
+  return o;
+}
+
+asio::awaitable<void> poller::run() {
+  while (!stopping_) {
+    auto now = wall_clock::now();
+    const auto d = planner_.decide(now, ledger_->next_allowed(now));
+    if (!d.fetch_now) {
+      timer_.expires_after(until(d.wait_until, now));
+      co_await timer_.async_wait(nothrow);
+      continue;
+    }
+    if (!ledger_->try_acquire(now)) continue;  // cannot happen: decide() honoured the ledger
+    try {
+      state_.save_ledger(ledger_->history());
+    } catch (const std::exception& e) {
+      // Without a durable ledger a crash loop could overspend: say so loudly,
+      // but keep polling within the in-memory budget.
+      ctx_.log->error("upstream={} cannot persist the budget ledger: {}", cfg_.name, e.what());
+    }
+    const auto window_end = planner_.window_end_for(now);
+    auto result = co_await fetch(request_);
+    if (stopping_) break;
+    now = wall_clock::now();
+    metrics_.count_request(result.code);
+    metrics_.request_duration.observe(std::chrono::duration<double>(result.elapsed).count());
+    auto outcome = classify(result, now);
+    if (outcome.what == poll_outcome::kind::success) {
+      if (publish(result.body, now, window_end, false)) {
+        metrics_.up = true;
+        metrics_.last_success = now;
+        last_error_.clear();
+        if (!last_report_kind_.empty()) report("", "upstream recovered", false);
+        last_report_kind_.clear();
+        try {
+          state_.save_snapshot({now, window_end, result.body});
+        } catch (const std::exception& e) {
+          ctx_.log->warn("upstream={} cannot persist the snapshot: {}", cfg_.name, e.what());
+        }
+      } else {
+        outcome.what = poll_outcome::kind::retryable;
+        metrics_.up = false;
+      }
+    } else {
+      metrics_.up = false;
+    }
+    planner_.on_result(now, outcome, ctx_.jitter());
+  }
+}
+
+server::upstream_status poller::status(wall_clock::time_point now) const {
+  server::upstream_status s;
+  s.name = cfg_.name;
+  s.url = cfg_.url;
+  s.up = metrics_.up;
+  s.last_success = metrics_.last_success;
+  if (auto snap = ctx_.store.latest(cfg_.name)) s.snapshot_fetched_at = snap->fetched_at;
+  s.max_staleness = cfg_.max_staleness;
+  s.budget_left = ledger_->remaining(now);
+  s.budget_limit = ledger_->limit();
+  s.last_error = last_error_;
+  return s;
+}
+
+}  // namespace cmp::upstream
