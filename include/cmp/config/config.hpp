@@ -36,11 +36,11 @@ struct upstream {
   std::string api_key_file;                      // or a file holding it (wins over the env var)
   std::string ca_file;            // extra PEM trust anchors, added to the system store
   std::string proxy_url;          // HTTP CONNECT proxy; empty: HTTPS_PROXY/NO_PROXY
-  duration timeout = 10s;         // whole request, connect to last byte
+  duration timeout = 10s;         // whole request, connect to last byte; < poll_interval
   duration poll_interval = 60s;   // polls at wall-clock multiples of this ...
-  duration poll_offset = 5s;      // ... plus this offset
+  duration poll_offset = 5s;      // ... plus this offset; 0 <= offset < poll_interval
   rate_limit limit;               // hard budget, retries and restarts included
-  duration max_staleness = 5min;  // older snapshots are no longer served
+  duration max_staleness = 5min;  // older snapshots are no longer served; >= poll_interval
   timestamp_mode timestamps = timestamp_mode::none;  // none | window
   std::map<std::string, std::string> extra_labels;   // added to every upstream sample
 };
@@ -72,9 +72,14 @@ class config_error : public std::runtime_error {
 };
 
 // Reads and validates a YAML file. Throws config_error (unreadable file,
-// YAML syntax, unknown key, bad value: all problems at once).
+// YAML syntax, unknown key, bad value: all problems at once). Relative
+// state_dir, web_config_file and ca_file are resolved against the file's
+// directory (as Prometheus does), and ca_file must be readable. Rule worth
+// knowing: timeout < poll_interval, so one fetch per upstream is in flight.
+// A world-readable file adds a warning to `warnings`.
 [[nodiscard]] config load_config(const std::filesystem::path& file);
-// Same, from text; `source` names it in messages.
+// Same, from text; `source` names it in messages. Touches no files: paths
+// stay as written.
 [[nodiscard]] config parse_config(std::string_view yaml, std::string_view source);
 
 // Prometheus duration notation: `500ms`, `10s`, `5m`, `1h`, `1h30m`, also
@@ -85,7 +90,8 @@ class config_error : public std::runtime_error {
 
 // The upstream's API key, from `api_key_file` when set (a relative path is
 // resolved against $CREDENTIALS_DIRECTORY, systemd's LoadCredential=, when
-// that is set), else from the `api_key_env` variable. Throws config_error
+// that is set, else against the directory of `source`), else from the
+// `api_key_env` variable. Throws config_error
 // naming the variable or file (never the value) when missing, unreadable or
 // empty. Trailing whitespace/newlines of a key file are stripped. Appends a
 // warning to `warnings` when the key file is group- or world-readable.
