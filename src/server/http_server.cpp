@@ -304,9 +304,13 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
       view.authorization = field("Authorization");
       view.scrape_timeout = field("X-Prometheus-Scrape-Timeout-Seconds");
       resp = handle(view, ctx, now);
+      // Refused scrapes (401, 405) count too: cerebras_proxy_scrapes_total is
+      // by status, and a scraper with bad credentials should show up there.
+      if (!resp.metrics && view.target.substr(0, view.target.find_first_of("?#")) == "/metrics")
+        metrics.count_scrape(resp.status);
     }
     const bool head_only = !ec && parser.get().method() == http::verb::head;
-    if (stopping) keep_alive = false;
+    const bool http10 = !ec && parser.get().version() == 10;
 
     // /metrics: bytes of the current view (shared, never copied) followed by
     // the self-metrics rendered for this scrape.
@@ -340,6 +344,9 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
     }
     const std::string_view extra = !resp.metrics ? std::string_view{} : resp.gzip ? std::string_view(gz_tail) : std::string_view(tail);
 
+    // After the wait above too: a stop() during it must be announced, or the
+    // client reuses a connection the loop below is about to close.
+    if (stopping) keep_alive = false;
     head.clear();
     head += "HTTP/1.1 ";
     append_uint(head, resp.status);
@@ -369,7 +376,11 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
     }
     head += "\r\nDate: ";
     append_http_date(head, now);
-    if (!keep_alive) head += "\r\nConnection: close";
+    if (!keep_alive) {
+      head += "\r\nConnection: close";
+    } else if (http10) {
+      head += "\r\nConnection: keep-alive";  // 1.0 clients close unless told otherwise
+    }
     head += "\r\n\r\n";
 
     std::array<asio::const_buffer, 3> buffers = {asio::buffer(head), asio::buffer(body.data(), body.size()),
