@@ -265,12 +265,14 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
       if (ec) break;
       buffer.commit(n);
     }
-    conn.busy = true;
     http::request_parser<http::empty_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
     parser.body_limit(0);
     tcp.expires_after(options.header_timeout);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, nothrow);
+    // Busy (spared by stop()) only from here: a request still arriving is not
+    // in flight, and waiting for it could hold shutdown for header_timeout.
+    conn.busy = true;
 
     response resp;
     bool keep_alive = false;

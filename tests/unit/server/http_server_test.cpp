@@ -637,6 +637,22 @@ TEST_F(HttpServer, StopClosesIdleConnectionsAndRunReturns) {
   EXPECT_FALSE(late.connected());
 }
 
+TEST_F(HttpServer, StopDoesNotWaitForAnIncompleteRequest) {
+  // Nothing is in flight until a request's header is complete: a client
+  // that trickles (or stalls) must not hold the shutdown for the header
+  // timeout. The SIGTERM contract is an exit within 5 s.
+  server_options o;
+  o.header_timeout = std::chrono::hours(1);
+  start(o);
+  auto stalled = connect();
+  stalled.send("GET /metrics HTTP/1.1\r\nHost: x\r\n");
+  auto probe = connect();
+  probe.send(get("/-/healthy"));
+  ASSERT_TRUE(probe.read_response());
+  EXPECT_TRUE(stop_and_wait());
+  EXPECT_TRUE(stalled.closed_by_server());
+}
+
 TEST_F(HttpServer, StopLetsAWaitingScrapeFinish) {
   std::promise<void> waiting;
   bool first = true;
