@@ -96,6 +96,8 @@ class raw_client {
 
   [[nodiscard]] bool connected() const { return connected_; }
 
+  void shutdown_send() { ::shutdown(fd_, SHUT_WR); }
+
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -398,6 +400,42 @@ TEST_F(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_THAT(m->body, StartsWith(view->text.plain));
   EXPECT_EQ(p->status, 405u);
   EXPECT_EQ(r->status, 200u);
+}
+
+TEST_F(HttpServer, AClientThatHalfClosesAfterItsRequestsStillGetsTheAnswers) {
+  // `printf 'GET ...' | nc host port` style clients.
+  start();
+  auto c = connect();
+  c.send(get("/-/healthy") + get("/metrics"));
+  c.shutdown_send();
+  auto a = c.read_response();
+  auto b = c.read_response();
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->body, "ok\n");
+  EXPECT_THAT(b->body, StartsWith(view->text.plain));
+  EXPECT_TRUE(c.closed_by_server());
+}
+
+TEST_F(HttpServer, ANewHandlerContextAppliesToTheNextRequest) {
+  start();
+  auto c = connect();
+  c.send(get("/metrics"));
+  ASSERT_TRUE(c.read_response());
+  // A reload switches the context (here: auth turned on) on the server's thread.
+  std::promise<void> switched;
+  asio::post(ioc_, [&] {
+    handler_context ctx;
+    ctx.view = [v = view] { return v; };
+    ctx.upstreams = [](wall_clock::time_point) { return std::vector<upstream_status>{}; };
+    ctx.authorize = [](std::string_view) { return false; };
+    server_->set_handler_context(std::move(ctx));
+    switched.set_value();
+  });
+  switched.get_future().wait();
+  c.send(get("/metrics"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401u);
 }
 
 TEST_F(HttpServer, UnknownPathIs404AndWrongMethodIs405WithAllow) {
