@@ -130,14 +130,49 @@ inline float_status parse_float(std::string_view s, double& out) {
     }
     return float_status::syntax;
   }
+  // Fast path for what exporters write (`1.0`, `0.8894`, `3862085.0`): at
+  // most 15 digits and no exponent; the mantissa is then an exact integer
+  // and one IEEE division by an exact power of ten rounds correctly.
+  static constexpr double powers_of_ten[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                             1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                             1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  {
+    const char* q = p;
+    std::uint64_t m = 0;
+    int n = 0, frac = 0;
+    while (q < end && static_cast<unsigned>(*q - '0') < 10) {
+      m = m * 10 + static_cast<unsigned>(*q++ - '0');
+      ++n;
+    }
+    if (q < end && *q == '.') {
+      ++q;
+      while (q < end && static_cast<unsigned>(*q - '0') < 10) {
+        m = m * 10 + static_cast<unsigned>(*q++ - '0');
+        ++n;
+        ++frac;
+      }
+    }
+    if (q == end && n > 0 && n <= 15) {
+      const double v = static_cast<double>(m) / powers_of_ten[frac];
+      out = negative ? -v : v;
+      return float_status::ok;
+    }
+  }
   const char* const mantissa = p;
   // Digits before the first non-zero digit do not count towards magnitude.
   std::int64_t int_digits = 0;  // significant integer digits
   std::int64_t frac_zeros = 0;  // zeros after '.' before the first non-zero digit
+  std::int64_t frac_digits = 0;
+  std::uint64_t digits = 0;     // the mantissa as an integer, while it fits
+  int significant = 0;
   bool seen_nonzero = false, any_digit = false;
   while (p < end && *p >= '0' && *p <= '9') {
     if (*p != '0') seen_nonzero = true;
-    if (seen_nonzero) ++int_digits;
+    if (seen_nonzero) {
+      ++int_digits;
+      ++significant;
+    }
+    if (significant <= 19) digits = digits * 10 + static_cast<unsigned>(*p - '0');
     any_digit = true;
     ++p;
   }
@@ -145,7 +180,10 @@ inline float_status parse_float(std::string_view s, double& out) {
     ++p;
     while (p < end && *p >= '0' && *p <= '9') {
       if (*p != '0') seen_nonzero = true;
+      if (seen_nonzero) ++significant;
       if (!seen_nonzero) ++frac_zeros;
+      if (significant <= 19) digits = digits * 10 + static_cast<unsigned>(*p - '0');
+      ++frac_digits;
       any_digit = true;
       ++p;
     }
@@ -167,6 +205,14 @@ inline float_status parse_float(std::string_view s, double& out) {
     if (exp_negative) exponent = -exponent;
   }
   if (p != end) return float_status::syntax;
+  // Clinger's fast path again, now with an exponent.
+  const std::int64_t scale = exponent - frac_digits;
+  if (significant <= 15 && scale >= -22 && scale <= 22) {
+    double v = static_cast<double>(digits);
+    v = scale < 0 ? v / powers_of_ten[-scale] : v * powers_of_ten[scale];
+    out = negative ? -v : v;
+    return float_status::ok;
+  }
   const char* const first = negative ? mantissa - 1 : mantissa;
   double v = 0;
   const auto r = std::from_chars(first, end, v, std::chars_format::general);

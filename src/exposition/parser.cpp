@@ -1,6 +1,10 @@
 #include "cmp/exposition/parser.hpp"
 
+#include <bit>
+#include <algorithm>
 #include <cstring>
+#include <iterator>
+#include <span>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
@@ -60,6 +64,37 @@ std::string quote(std::string_view s) {
 const char* skip_blanks(const char* p, const char* eol) {
   while (p < eol && is(*p, detail::blank)) ++p;
   return p;
+}
+
+// Skips label-value bytes that need no attention (not `"`, `\`, or >= 0x80)
+// eight at a time; label values are most of a Cerebras body.
+const char* skip_plain_value_bytes(const char* p, const char* eol) {
+  static_assert(std::endian::native == std::endian::little, "byte order of the SWAR scan");
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  const auto has_zero_byte = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+  while (eol - p >= 8) {
+    std::uint64_t x;
+    std::memcpy(&x, p, 8);
+    // Flags are exact up to the first flagged byte, which is all we use.
+    const std::uint64_t m =
+        has_zero_byte(x ^ (ones * '"')) | has_zero_byte(x ^ (ones * '\\')) | (x & highs);
+    if (m != 0) return p + (std::countr_zero(m) >> 3);
+    p += 8;
+  }
+  return p;
+}
+
+// If the input at `p` is the already validated name `known`, followed by a
+// byte that cannot continue a name, returns its end; otherwise `p`.
+const char* skip_known_name(const char* p, const char* eol, std::string_view known,
+                            detail::char_class continues) {
+  const std::size_t n = known.size();
+  if (n == 0 || static_cast<std::size_t>(eol - p) < n || std::memcmp(p, known.data(), n) != 0) {
+    return p;
+  }
+  if (p + n < eol && is(p[n], continues)) return p;
+  return p + n;
 }
 
 const char* skip_token(const char* p, const char* eol) {
@@ -221,7 +256,7 @@ class text_parser {
     }
     family& f = open_family(name, name_begin);
     if (current_typed_) fail(name_begin, "second TYPE line for metric family " + quote(name));
-    if (!f.samples.empty()) {
+    if (!pending_.empty()) {
       fail(name_begin, "TYPE line for metric family " + quote(name) + " after its samples");
     }
     f.type = type;
@@ -279,7 +314,15 @@ class text_parser {
 
   void close_current() {
     // Prometheus drops metadata that no sample followed.
-    if (has_current_ && families_.back().samples.empty()) families_.pop_back();
+    if (!has_current_) return;
+    if (pending_.empty()) {
+      families_.pop_back();
+    } else {
+      std::vector<sample>& samples = families_.back().samples;
+      samples.reserve(pending_.size());
+      std::move(pending_.begin(), pending_.end(), std::back_inserter(samples));
+      pending_.clear();
+    }
     has_current_ = false;
   }
 
@@ -312,8 +355,15 @@ class text_parser {
         fail(q, "invalid label name, got " + quote({q, 1}));
       }
       const char* const name_begin = q;
-      ++q;
-      while (q < eol && is(*q, detail::label_char)) ++q;
+      // The previous line's label at this position is usually the same name:
+      // comparing with it is cheaper than classifying every byte.
+      const std::string_view hint = label_count_ < labels_.size() ? labels_[label_count_].name
+                                                                  : std::string_view{};
+      q = skip_known_name(q, eol, hint, detail::label_char);
+      if (q == name_begin) {
+        ++q;
+        while (q < eol && is(*q, detail::label_char)) ++q;
+      }
       const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
       if (name.size() > limits_.max_name_length) {
         fail(name_begin,
@@ -330,6 +380,7 @@ class text_parser {
       bool escaped = false;
       unsigned high = 0;
       for (;;) {
+        q = skip_plain_value_bytes(q, eol);
         if (q == eol) fail(q, "unterminated value of label " + quote(name));
         const char c = *q;
         if (c == '"') break;
@@ -360,14 +411,19 @@ class text_parser {
                                 std::to_string(limits_.max_label_value_length) + " bytes");
         }
       }
-      for (const raw_label& l : labels_) {
+      for (const raw_label& l : current_labels()) {
         if (l.name == name) fail(name_begin, "duplicate label name " + quote(name));
       }
-      if (labels_.size() == limits_.max_labels_per_sample) {
+      if (label_count_ == limits_.max_labels_per_sample) {
         fail(name_begin, "more than " + std::to_string(limits_.max_labels_per_sample) +
                              " labels in one sample");
       }
-      labels_.push_back(raw_label{name, raw, escaped});
+      if (label_count_ < labels_.size()) {
+        labels_[label_count_] = raw_label{name, raw, escaped};
+      } else {
+        labels_.push_back(raw_label{name, raw, escaped});
+      }
+      ++label_count_;
       q = skip_blanks(q + 1, eol);
       if (q < eol && *q == ',') {
         ++q;
@@ -394,7 +450,7 @@ class text_parser {
   }
 
   const raw_label* find_label(std::string_view name) const {
-    for (const raw_label& l : labels_)
+    for (const raw_label& l : current_labels())
       if (l.name == name) return &l;
     return nullptr;
   }
@@ -412,11 +468,13 @@ class text_parser {
 
   void parse_sample(const char* p, const char* eol) {
     const char* const name_begin = p;
-    const char* q = scan_metric_name(p, eol, "at start of sample line");
+    const char* q = skip_known_name(p, eol, previous_name_, detail::metric_char);
+    if (q == p) q = scan_metric_name(p, eol, "at start of sample line");
     const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
+    previous_name_ = name;
     const char* t = q;
     q = skip_blanks(q, eol);
-    labels_.clear();
+    label_count_ = 0;
     const char* series_end = t;
     if (q < eol && *q == '{') {
       q = parse_labels(q + 1, eol);
@@ -491,22 +549,26 @@ class text_parser {
     if (++sample_count_ > limits_.max_samples) {
       fail(name_begin, "more than " + std::to_string(limits_.max_samples) + " samples");
     }
-    sample& s = f.samples.emplace_back();
-    s.name.assign(name);
-    s.labels.reserve(labels_.size());
-    for (const raw_label& l : labels_) {
-      label& out = s.labels.emplace_back();
-      out.name.assign(l.name);
-      if (l.escaped) {
-        out.value = unescape(l.value);
-      } else {
-        out.value.assign(l.value);
-      }
+    // Strings are constructed, not assign()ed: assign goes through the
+    // general _M_replace, which cost a fifth of the parse.
+    std::vector<label> labels;
+    labels.reserve(label_count_);
+    for (const raw_label& l : current_labels()) {
+      labels.push_back(label{std::string(l.name),
+                             l.escaped ? unescape(l.value) : std::string(l.value)});
     }
-    s.value = value;
-    s.timestamp_ms = timestamp;
-    if (!series_.insert(static_cast<std::uint32_t>(families_.size() - 1),
-                        static_cast<std::uint32_t>(f.samples.size() - 1))) {
+    pending_.push_back(sample{std::string(name), std::move(labels), value, timestamp});
+    // Hashed from the input while it is still in cache. Label names get a
+    // cheap hash: they rarely tell series apart, the values do.
+    std::uint64_t hash = detail::mix64(detail::hash_bytes(name));
+    for (const raw_label& l : current_labels()) {
+      std::uint64_t head = 0;
+      std::memcpy(&head, l.name.data(), std::min<std::size_t>(l.name.size(), 8));
+      hash += detail::mix64((head + l.name.size()) * 0x9e3779b97f4a7c15ULL ^
+                            detail::hash_bytes(l.value));
+    }
+    if (!series_.insert(hash, static_cast<std::uint32_t>(families_.size() - 1),
+                        static_cast<std::uint32_t>(pending_.size() - 1))) {
       fail(name_begin, "duplicate series " + quote({name_begin, series_end}));
     }
   }
@@ -516,14 +578,31 @@ class text_parser {
   const char* line_start_;
   std::size_t line_no_ = 1;
   family_list families_;
-  detail::series_set series_{families_};
+  // Samples of the open family; moved into it, exactly sized, when it closes
+  // (growing each family's vector in place cost a malloc_consolidate per
+  // doubling and left up to half of it unused in the snapshot).
+  std::vector<sample> pending_;
+  struct resolver {
+    const text_parser* p;
+    const sample& operator()(std::uint32_t f, std::uint32_t i) const {
+      return p->has_current_ && f + 1 == p->families_.size() ? p->pending_[i]
+                                                               : p->families_[f].samples[i];
+    }
+  };
+  detail::series_set<resolver> series_{resolver{this}};
   // Every family name opened so far, with its type, to reject re-appearing
   // families.
   std::unordered_map<std::string, metric_type> seen_;
   bool has_current_ = false;  // families_.back() is open
   bool current_typed_ = false;
   std::size_t sample_count_ = 0;
-  std::vector<raw_label> labels_;  // scratch for the current sample line
+  // Labels of the current sample line (the first label_count_), then of
+  // earlier lines, which serve as name hints; views into the body.
+  std::vector<raw_label> labels_;
+  std::size_t label_count_ = 0;
+  std::string_view previous_name_;  // of the previous sample line
+
+  std::span<const raw_label> current_labels() const { return {labels_.data(), label_count_}; }
 };
 
 }  // namespace

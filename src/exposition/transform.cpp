@@ -77,7 +77,9 @@ family_list merge(std::span<const family_list* const> parts, merge_stats* stats)
   // Keys point into result's family names, which must not move.
   result.reserve(total);
   index.reserve(total);
-  detail::series_set series(result);
+  detail::series_set series([&result](std::uint32_t f, std::uint32_t i) -> const sample& {
+    return result[f].samples[i];
+  });
 
   for (const family_list* part : parts) {
     if (!part) continue;
@@ -103,12 +105,14 @@ family_list merge(std::span<const family_list* const> parts, merge_stats* stats)
       std::vector<sample>& samples = result[at].samples;
       samples.reserve(samples.size() + fam.samples.size());
       for (const sample& s : fam.samples) {
-        if (series.contains(s)) {
+        const std::uint64_t hash = detail::series_hash(s);
+        if (series.contains(s, hash)) {
           ++counts.duplicate_series;
           continue;
         }
         samples.push_back(s);
-        series.insert(static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(samples.size() - 1));
+        series.insert(hash, static_cast<std::uint32_t>(at),
+                      static_cast<std::uint32_t>(samples.size() - 1));
       }
     }
   }
