@@ -23,7 +23,9 @@ them, series by series, with what the upstream served:
 The request log of the mock is the record of which window each answer
 carried (`window`, `status`), and Prometheus' own `up` samples are the
 record of when it scraped. A short last test shows what `timestamps: none`
-does instead: one stored sample per scrape.
+does instead: one stored sample per scrape. Both modes end by stopping the
+daemon: timestamped series get no staleness markers (they stay visible for
+the 5m lookback), untimestamped ones vanish at once.
 Exit 77 (skip) when /usr/bin/prometheus is missing.
 """
 
@@ -152,6 +154,16 @@ class _Setup:
                               % (w, end, key, [t for t, _ in stored[key]]))
         return found, required
 
+    def series_after_target_down(self):
+        """Stops the daemon; once Prometheus has seen the target down, returns
+        how many Cerebras series an instant query still finds."""
+        self.daemon.stop()
+        self.prom.wait_query('up{job="%s"} == 0' % ep.JOB, 30, what="target down")
+        # One more scrape interval: a staleness marker, if any, is written by now.
+        time.sleep(1.5)
+        return len(self.prom.query('{__name__=~"%s", job="%s"}'
+                                   % ("|".join(harness.FAMILIES), ep.JOB)))
+
     def assert_no_ingest_errors(self):
         # Repeated scrapes of one snapshot repeat (timestamp, value) exactly:
         # Prometheus drops those silently. Anything else would be counted here.
@@ -183,6 +195,11 @@ class WindowTimestampsTest(_Setup, unittest.TestCase):
         w_req = sorted(required)
         self.assertEqual(w_req, list(range(w_req[0], w_req[-1] + 1)))
         self.assert_no_ingest_errors()
+
+        # Samples with explicit timestamps get no staleness markers: when the
+        # target goes away, the last window stays visible for the query
+        # lookback (5m), unlike with `timestamps: none` (NoTimestampsTest).
+        self.assertEqual(self.series_after_target_down(), len(self.truth(fetched[-1])))
 
     def test_window_answered_429_is_absent_not_shifted(self):
         self.start("window")
@@ -260,6 +277,10 @@ class NoTimestampsTest(_Setup, unittest.TestCase):
             prev = v
         self.assertGreaterEqual(max(runs), 2, samples)
         self.assertGreater(len(samples), len(runs))
+
+        # Without timestamps Prometheus marks the series stale as soon as the
+        # target is down: an instant query finds none (window mode: all).
+        self.assertEqual(self.series_after_target_down(), 0)
 
 
 if __name__ == "__main__":
