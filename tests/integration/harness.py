@@ -258,6 +258,8 @@ class Mock:
             args += ["--rate-window", rate_window]
         if endpoints is not None:
             args += ["--endpoints", str(endpoints)]
+        if org != ORG:
+            args += ["--org", org]
         if cert is not None:
             args += ["--tls-cert", ws.cert(cert + ".pem"), "--tls-key", ws.cert(cert + ".key")]
         args += list(extra)
@@ -493,6 +495,9 @@ def _parse_value(v):
     return float(v)
 
 
+_line_cache = {}   # sample line -> parsed parts: scrapes repeat most lines
+
+
 def parse_prom(text, openmetrics=False):
     """Minimal parser of Prometheus text 0.0.4 / OpenMetrics: returns samples,
     raises ValueError on a line that is neither a comment nor a sample, or on
@@ -510,6 +515,11 @@ def parse_prom(text, openmetrics=False):
         if line == "# EOF":
             eof = True
             continue
+        cached = _line_cache.get(line)
+        if cached is not None:
+            name, labels, val, ts = cached
+            samples.append(Sample(name, dict(labels), val, ts))
+            continue
         m = _SAMPLE_RE.match(line)
         if not m:
             raise ValueError("line %d: not a sample: %r" % (n, line))
@@ -524,8 +534,11 @@ def parse_prom(text, openmetrics=False):
                 labels[lm.group(1)] = _unescape(lm.group(2))
                 pos = lm.end()
         ts = m.group(6)
-        samples.append(Sample(m.group(1), labels, _parse_value(m.group(4)),
-                              None if ts is None else int(ts)))
+        smp = Sample(m.group(1), labels, _parse_value(m.group(4)), None if ts is None else int(ts))
+        samples.append(smp)
+        if len(_line_cache) > 500000:
+            _line_cache.clear()
+        _line_cache[line] = (smp.name, dict(labels), smp.value, smp.timestamp)
     if openmetrics and not eof:
         raise ValueError("no # EOF")
     return samples
