@@ -112,19 +112,17 @@ class Prometheus:
                                      stdin=subprocess.DEVNULL, cwd=self.dir)
         harness._register(self.proc)
 
-        def ready():
+        def ready_or_exited():
             if self.proc.poll() is not None:
-                raise _Exited()
+                return "exited"
             try:
-                return self._get("/-/ready", timeout=2)[0] == 200
+                return self._get("/-/ready", timeout=2)[0] == 200 and "ready"
             except OSError:
                 return False
-        try:
-            harness.wait_until(ready, 60, "prometheus /-/ready", 0.2)
+        if harness.wait_until(ready_or_exited, 60, "prometheus /-/ready", 0.2) == "ready":
             return True
-        except _Exited:
-            self._log.close()
-            return False
+        self._log.close()
+        return False
 
     def log_text(self):
         try:
@@ -223,10 +221,6 @@ class Prometheus:
             "out_of_bounds": "prometheus_target_scrapes_sample_out_of_bounds_total",
         }
         return {k: harness.total(s, n) for k, n in names.items()}
-
-
-class _Exited(Exception):
-    pass
 
 
 def series_key(labels, drop=("job", "instance")):

@@ -108,12 +108,12 @@ class _Setup:
     def must_be_stored(self, fetched, scrapes, at):
         """Windows whose snapshot was served while Prometheus scraped: fetched
         (200) at t, replaced by the next fetch at t_next (or still served at
-        `at`), with a scrape in [t + 0.5, t_next - 0.1]."""
+        `at`), with a scrape in [t + 1, t_next - 0.1]."""
         out = set()
         fetched = sorted(fetched)
         for i, (t, w) in enumerate(fetched):
             t_next = fetched[i + 1][0] if i + 1 < len(fetched) else at
-            if any(t + 0.5 <= s <= t_next - 0.1 for s in scrapes):
+            if any(t + 1.0 <= s <= t_next - 0.1 for s in scrapes):
                 out.add(w)
         return out
 
@@ -209,27 +209,29 @@ class WindowTimestampsTest(_Setup, unittest.TestCase):
         # Inject in wall-clock window X, after the daemon's poll there
         # succeeded (it fetched window X-1) and well before X ends: windows=2
         # covers the rest of X (no more polls) and all of X+1, whose polls
-        # would fetch window X. So upstream window X is never served.
+        # would fetch window X. So upstream window X is never served. (Which
+        # window the fault hit is read back from the request log below, so a
+        # slow POST that lands in X+1 still makes a valid test.)
         def poll_done_this_window():
             now = time.time()
             x = int(now // WINDOW)
-            if now > (x + 1) * WINDOW - 0.6:
+            if now > (x + 1) * WINDOW - 1.2:
                 return None
             return x if any(w == x - 1 for _, w in self.fetched()) else None
         x = harness.wait_until(poll_done_this_window, 10 * WINDOW,
                                "a successful poll early in a window", 0.05)
         self.mock.fault("429", windows=2)
-        faulty = x
-        self.assertEqual(int(time.time() // WINDOW), x, "fault posted too late; machine too slow")
 
         # Three healthy windows after it.
-        self.wait_fetched_windows(3, after=(x + 2) * WINDOW)
+        self.wait_fetched_windows(3, after=(x + 3) * WINDOW)
         at = time.time()
 
-        reqs = self.mock.api_requests()
-        hit = [r for r in reqs if r["fault"] == "429"]
+        hit = [r for r in self.mock.api_requests() if r["fault"] == "429"]
         self.assertTrue(hit, "the daemon never met the fault")
-        self.assertTrue(all(r["status"] == 429 and r["window"] == faulty for r in hit), hit)
+        self.assertTrue(all(r["status"] == 429 for r in hit), hit)
+        self.assertEqual(len({r["window"] for r in hit}), 1, hit)
+        faulty = hit[0]["window"]
+        self.assertIn(faulty, (x, x + 1))
         self.assertNotIn(faulty, {w for _, w in self.fetched()})
 
         found, required = self.check_against_truth(at, absent={faulty})
