@@ -208,7 +208,8 @@ upstream read_upstream(const YAML::Node& node, const std::string& key, problem_s
   const auto fields = detail::read_fields(
       node, key, sink,
       {"name", "url", "api_key_env", "api_key_file", "ca_file", "proxy_url", "timeout",
-       "poll_interval", "poll_offset", "rate_limit", "max_staleness", "timestamps", "extra_labels"},
+       "poll_interval", "poll_offset", "rate_limit", "max_staleness", "timestamps", "extra_labels",
+       "rename_labels", "derived_counters"},
       secret_hints);
   if (!fields) return u;
   const auto field = [&](std::string_view name) -> const YAML::Node* {
@@ -349,6 +350,25 @@ upstream read_upstream(const YAML::Node& node, const std::string& key, problem_s
     }
   }
 
+  if (const auto* n = field("derived_counters")) {
+    if (auto v = detail::read_bool(*n, k("derived_counters"), sink)) u.derived_counters = *v;
+  }
+
+  if (const auto* n = field("rename_labels")) {
+    const std::string lk = k("rename_labels");
+    if (auto renames = detail::read_string_map(*n, lk, sink)) {
+      for (const auto& [from, to] : *renames) {
+        const std::string path = child_key(lk, from);
+        if (!is_label_name(from) || !is_label_name(to)) {
+          sink.add(path, "both names must be label names ([a-zA-Z_][a-zA-Z0-9_]*)");
+        } else if (to.starts_with("__")) {
+          sink.add(path, "label names starting with __ are reserved for Prometheus");
+        }
+      }
+      u.rename_labels = std::move(*renames);
+    }
+  }
+
   // Cross-field rules, only when the fields they compare were read cleanly:
   // a bad `timeout` should not also produce a confusing comparison error.
   if (durations_ok) {
@@ -364,6 +384,16 @@ upstream read_upstream(const YAML::Node& node, const std::string& key, problem_s
                fmt::format("{} must be less than poll_interval ({}): a fetch must "
                            "end before the next poll",
                            format_duration(u.timeout), format_duration(u.poll_interval)));
+    }
+    // A poll must start after the fresh window is published (offset) and end
+    // before the window turns again, or its data could belong to either.
+    if (u.timeout < u.poll_interval && u.poll_offset < u.poll_interval &&
+        u.poll_offset + u.timeout > u.poll_interval) {
+      sink.add(k("timeout"),
+               fmt::format("poll_offset ({}) + timeout ({}) must fit in poll_interval ({}): a poll "
+                           "starts after the offset and must end before the window turns",
+                           format_duration(u.poll_offset), format_duration(u.timeout),
+                           format_duration(u.poll_interval)));
     }
     if (u.max_staleness < u.poll_interval) {
       sink.add(k("max_staleness"),
@@ -615,6 +645,9 @@ std::string summarize(const config& c) {
                      u.limit.requests == 1 ? "" : "s", format_duration(u.limit.window)));
     line(fmt::format("    max_staleness: {}", format_duration(u.max_staleness)));
     line(fmt::format("    timestamps: {}", to_string(u.timestamps)));
+    if (u.derived_counters) line("    derived_counters: true");
+    for (const auto& [from, to] : u.rename_labels)
+      line(fmt::format("    rename_labels: {} -> {}", from, to));
     if (!u.extra_labels.empty()) {
       std::string labels;
       for (const auto& [k, v] : u.extra_labels) {

@@ -118,6 +118,19 @@ void poller::restore(wall_clock::time_point now) {
                      cfg_.name, e.what());
       ledger_->assume_spent(now);
     }
+    if (cfg_.derived_counters) {
+      try {
+        if (auto text = state_.load_counters()) {
+          derived_ = derived_counters::parse(*text);
+          if (!derived_)
+            ctx_.log->warn("upstream={} derived counters file is corrupt; counters restart from 0",
+                           cfg_.name);
+        }
+      } catch (const std::exception& e) {
+        ctx_.log->warn("upstream={} derived counters unreadable, restarting from 0: {}", cfg_.name,
+                       e.what());
+      }
+    }
     try {
       if (auto snap = state_.load_snapshot()) {
         if (ctx_.store.latest(cfg_.name) == nullptr) {
@@ -156,7 +169,31 @@ bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
   snap->families = std::move(*parsed);
   snap->fetched_at = fetched_at;
   snap->window_end = window_end;
+  auto schema = schema_of(snap->families);
+  if (schema_ && *schema_ != schema && !restored) {
+    ++metrics_.schema_changes;
+    ctx_.log->info("upstream={} metric families or label names changed ({} -> {} names)", cfg_.name,
+                   schema_->size(), schema.size());
+  }
+  schema_ = std::move(schema);
+
+  for (const auto& [from, to] : cfg_.rename_labels) exposition::rename_label(snap->families, from, to);
   if (!cfg_.extra_labels.empty()) exposition::add_labels(snap->families, cfg_.extra_labels);
+  if (cfg_.derived_counters) {
+    if (!derived_) derived_.emplace();
+    const auto window_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(window_end.time_since_epoch()).count();
+    if (!restored && derived_->add_window(snap->families, window_ms)) {
+      try {
+        state_.save_counters(derived_->serialize());
+      } catch (const std::exception& e) {
+        ctx_.log->warn("upstream={} cannot persist the derived counters: {}", cfg_.name, e.what());
+      }
+    }
+    auto counters = derived_->families();
+    snap->families.insert(snap->families.end(), std::make_move_iterator(counters.begin()),
+                          std::make_move_iterator(counters.end()));
+  }
   if (cfg_.timestamps == config::timestamp_mode::window) {
     exposition::set_timestamps(
         snap->families,
@@ -165,14 +202,6 @@ bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
     exposition::clear_timestamps(snap->families);
   }
   for (const auto& f : snap->families) snap->series += f.samples.size();
-
-  auto schema = schema_of(snap->families);
-  if (schema_ && *schema_ != schema && !restored) {
-    ++metrics_.schema_changes;
-    ctx_.log->info("upstream={} metric families or label names changed ({} -> {} names)", cfg_.name,
-                   schema_->size(), schema.size());
-  }
-  schema_ = std::move(schema);
 
   metrics_.snapshot_fetched_at = fetched_at;
   ctx_.store.publish(std::move(snap), wall_clock::now());

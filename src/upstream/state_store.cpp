@@ -96,6 +96,16 @@ state_store::state_store(std::filesystem::path dir, const std::string& upstream_
   const auto key = url_key(upstream_url);
   ledger_ = dir_ / (key + ".ledger");
   snapshot_ = dir_ / (key + ".snapshot");
+  counters_ = dir_ / (key + ".counters");
+}
+
+std::optional<std::string> state_store::load_counters() const {
+  if (!enabled()) return std::nullopt;
+  return read_whole(counters_);
+}
+
+void state_store::save_counters(std::string_view text) const {
+  if (enabled()) write_file_durably(counters_, text);
 }
 
 std::optional<std::vector<wall_clock::time_point>> state_store::load_ledger() const {

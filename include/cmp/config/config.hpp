@@ -43,6 +43,12 @@ struct upstream {
   duration max_staleness = 5min;  // older snapshots are no longer served; >= poll_interval
   timestamp_mode timestamps = timestamp_mode::none;  // none | window
   std::map<std::string, std::string> extra_labels;   // added to every upstream sample
+  // Upstream label -> served name, e.g. {endpoint: cerebras_endpoint} where
+  // prometheus-operator's target label `endpoint` would collide.
+  std::map<std::string, std::string> rename_labels;
+  // Also serve cerebras_proxy_cumulative_<name> counters: the running sum of
+  // each per-window `*_total` gauge, every window added once, persisted.
+  bool derived_counters = false;
 };
 
 struct log_settings {

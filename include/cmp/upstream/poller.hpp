@@ -27,6 +27,7 @@
 #include "cmp/snapshot/snapshot.hpp"
 #include "cmp/telemetry/registry.hpp"
 #include "cmp/upstream/budget_ledger.hpp"
+#include "cmp/upstream/derived_counters.hpp"
 #include "cmp/upstream/http_fetch.hpp"
 #include "cmp/upstream/poll_planner.hpp"
 #include "cmp/upstream/state_store.hpp"
@@ -79,7 +80,8 @@ class poller {
   bool stopping_ = false;
   std::string last_error_;
   std::string last_report_kind_;  // logs once per change of state
-  std::optional<std::set<std::string>> schema_;  // family and label names of the last snapshot
+  std::optional<std::set<std::string>> schema_;
+  std::optional<derived_counters> derived_;  // when cfg_.derived_counters  // family and label names of the last snapshot
 };
 
 }  // namespace cmp::upstream

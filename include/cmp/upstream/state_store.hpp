@@ -40,6 +40,10 @@ class state_store {
   [[nodiscard]] std::optional<stored_snapshot> load_snapshot() const;
   void save_snapshot(const stored_snapshot& s) const;
 
+  // Free-form per-upstream state (the derived counters); same rules.
+  [[nodiscard]] std::optional<std::string> load_counters() const;
+  void save_counters(std::string_view text) const;
+
   [[nodiscard]] bool enabled() const noexcept { return !dir_.empty(); }
   [[nodiscard]] const std::filesystem::path& ledger_path() const noexcept { return ledger_; }
   [[nodiscard]] const std::filesystem::path& snapshot_path() const noexcept { return snapshot_; }
@@ -48,6 +52,7 @@ class state_store {
   std::filesystem::path dir_;
   std::filesystem::path ledger_;
   std::filesystem::path snapshot_;
+  std::filesystem::path counters_;
 };
 
 // Writes `data` to `path` atomically and durably. Throws std::runtime_error.
