@@ -469,6 +469,11 @@ class Standalone(unittest.TestCase):
             self.assertIn("lonely", r.text)
             self.assertEqual(d.get("/readyz").status, 503)
             self.assertEqual(d.get("/-/healthy").status, 200)
+            # A scrape that announces its timeout waits (up to timeout - 0.5 s)
+            # for a first snapshot, then serves what there is.
+            r = d.get("/metrics", {"X-Prometheus-Scrape-Timeout-Seconds": "1.5"})
+            self.assertEqual(r.status, 200)
+            self.assertTrue(h.find(h.parse_prom(r.text), "cerebras_proxy_upstream_up"))
             # /metrics serves the self-metrics without waiting.
             r = d.get("/metrics")
             self.assertEqual(r.status, 200)
@@ -521,6 +526,31 @@ class Standalone(unittest.TestCase):
         finally:
             m1.stop()
             m2.stop()
+
+    def test_timestamps_window(self):
+        m = h.Mock(self.ws, window="2s", rate_limit=0)
+        try:
+            d = h.Daemon(self.ws, {"upstreams": [h.upstream_cfg(m, timestamps="window")]})
+            try:
+                d.wait_up()
+                s = d.metrics()
+                up = [x for x in s if not x.name.startswith(("cerebras_proxy_", "process_"))]
+                self.assertTrue(up)
+                stamps = {x.timestamp for x in up}
+                self.assertEqual(len(stamps), 1, stamps)
+                ts = stamps.pop()
+                self.assertIsNotNone(ts, "timestamps: window serves no timestamps")
+                # The end of the window the values describe.
+                vals = {(x.name, frozenset(x.labels.items())): x.value for x in up}
+                w = matching_window(vals, {q["window"] for q in m.api_requests()})
+                self.assertIsNotNone(w)
+                self.assertEqual(ts, (w + 1) * 2000)
+                # Self-metrics carry no timestamps.
+                self.assertTrue(all(x.timestamp is None for x in s if x.name.startswith("cerebras_proxy_")))
+            finally:
+                self.assertEqual(d.stop(), 0)
+        finally:
+            m.stop()
 
     def test_api_key_file(self):
         m = h.Mock(self.ws, window="2s", rate_limit=0)
