@@ -365,10 +365,10 @@ def key_file_credentials(ws):
 
 @scenario
 def restart_storm(ws):
-    """5 x (kill -9 + restart) inside one 20 s budget window, with the mock
-    failing half the time so that the daemon wants to retry: the mock never
-    sees more than 6 requests in any 20 s."""
-    m, d = pair(ws, rate_limit=6, rate_window="20s", up={"requests": 6, "window": "20s"})
+    """5 x (kill -9 + restart) inside one 30 s budget window, with the mock
+    failing at first so that the daemon wants to retry: the mock never sees
+    more than 6 requests in any 30 s."""
+    m, d = pair(ws, rate_limit=6, rate_window="30s", up={"requests": 6, "window": "30s"})
     d.wait_up(timeout=30)
     t0 = time.time()
     m.fault("500", duration="6s")
@@ -380,8 +380,9 @@ def restart_storm(ws):
         for p in glob.glob(os.path.join(d.state_dir, "*.snapshot")):
             os.unlink(p)
         d.start()
+    elapsed = time.time() - t0
     time.sleep(6)
-    obs = {"reqs": check_budget(m, 6, 20.0), "elapsed": time.time() - t0, "alive": d.alive(),
+    obs = {"reqs": check_budget(m, 6, 30.0), "elapsed": elapsed, "alive": d.alive(),
            "ledgers": glob.glob(os.path.join(d.state_dir, "*.ledger")),
            "log": d.all_logs()}
     assert d.stop() == 0
@@ -946,8 +947,8 @@ class RestartsAndState(Base):
         o = self.obs("restart_storm")
         self.assertTrue(o["alive"])
         self.assertTrue(o["ledgers"])
-        self.assertLess(o["elapsed"], 20.0, "the storm did not fit in one budget window")
-        self.assertLessEqual(h.max_in_window([r["t"] for r in o["reqs"]], 20.0), 6, o["reqs"])
+        self.assertLess(o["elapsed"], 30.0, "the storm did not fit in one budget window")
+        self.assertLessEqual(h.max_in_window([r["t"] for r in o["reqs"]], 30.0), 6, o["reqs"])
         # The storm really pressed on the budget (the daemon kept wanting to poll).
         self.assertGreaterEqual(len(o["reqs"]), 6, o["reqs"])
 
