@@ -1,5 +1,7 @@
 #include "duration.hpp"
 
+#include "cmp/config/config.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
@@ -19,28 +21,10 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
     }
     return std::chrono::milliseconds(static_cast<long long>(std::llround(secs * 1000.0)));
   }
-  long long total_ms = 0;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    std::size_t start = i;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
-    if (i == start || i - start > 12) throw bad();
-    long long n = std::stoll(std::string(text.substr(start, i - start)));
-    std::size_t unit_start = i;
-    while (i < text.size() && (text[i] < '0' || text[i] > '9')) ++i;
-    std::string_view unit = text.substr(unit_start, i - unit_start);
-    long long mult = 0;
-    if (unit == "ms") mult = 1;
-    else if (unit == "s") mult = 1000;
-    else if (unit == "m") mult = 60'000;
-    else if (unit == "h") mult = 3'600'000;
-    else if (unit == "d") mult = 86'400'000;
-    else if (unit == "w") mult = 7 * 86'400'000LL;
-    else throw bad();
-    total_ms += n * mult;
-    if (total_ms > 1'000'000'000'000LL) throw bad();
-  }
-  return std::chrono::milliseconds(total_ms);
+  // Otherwise Prometheus notation, as the daemon's config reads it.
+  const auto d = config::parse_duration(text);
+  if (!d) throw bad();
+  return *d;
 }
 
 unsigned long long parse_unsigned(std::string_view text, unsigned long long max) {

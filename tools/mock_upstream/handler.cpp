@@ -10,7 +10,8 @@
 #include <stdexcept>
 
 #include "duration.hpp"
-#include "gzip.hpp"
+#include "cmp/server/negotiation.hpp"
+#include "cmp/snapshot/gzip.hpp"
 #include "metrics_data.hpp"
 
 namespace cmp::mock {
@@ -115,34 +116,6 @@ param_list parse_query(std::string_view q) {
   return out;
 }
 
-// True when the client takes gzip: listed (or `*`) with a non-zero q.
-bool accepts_gzip(std::string_view header) {
-  bool star = false;
-  bool gzip_listed = false;
-  bool gzip_ok = false;
-  while (!header.empty()) {
-    std::string_view item = header.substr(0, header.find(','));
-    header = item.size() < header.size() ? header.substr(item.size() + 1) : "";
-    std::string_view coding = trim(item.substr(0, item.find(';')));
-    bool q_zero = false;
-    if (auto semi = item.find(';'); semi != std::string_view::npos) {
-      std::string params = lower(item.substr(semi + 1));
-      if (auto qpos = params.find("q="); qpos != std::string::npos) {
-        std::string_view qv = trim(std::string_view(params).substr(qpos + 2));
-        q_zero = qv.find_first_not_of("0.") == std::string_view::npos;
-      }
-    }
-    std::string name = lower(coding);
-    if (name == "gzip" || name == "x-gzip") {
-      gzip_listed = true;
-      gzip_ok = !q_zero;
-    } else if (name == "*") {
-      star = !q_zero;
-    }
-  }
-  return gzip_listed ? gzip_ok : star;
-}
-
 bool bearer_matches(std::string_view header, std::string_view key) {
   header = trim(header);
   if (header.size() < 7 || lower(header.substr(0, 6)) != "bearer" || header[6] != ' ') return false;
@@ -232,7 +205,7 @@ void handler::set_body(reply& r, cached_body& body, bool gzip) {
   r.res.set(http::field::content_type, prometheus_type);
   r.res.set(http::field::vary, "Accept-Encoding");
   if (gzip) {
-    if (body.gzipped.empty()) body.gzipped = gzip_compress(body.plain);
+    if (body.gzipped.empty()) body.gzipped = cmp::snapshot::gzip_compress(body.plain);
     r.res.set(http::field::content_encoding, "gzip");
     r.res.body() = body.gzipped;
   } else {
@@ -258,7 +231,7 @@ reply handler::api_request(const request& req, const clock_reading& now) {
   std::string_view target(req.target().data(), req.target().size());
   std::string_view path = target.substr(0, target.find('?'));
   std::string accept_encoding(req[http::field::accept_encoding]);
-  bool gzip = accepts_gzip(accept_encoding);
+  bool gzip = cmp::server::accepts_gzip(accept_encoding);
   std::int64_t w = served_window(now.wall);
   bool auth = false;
   bool over_budget = false;
@@ -419,7 +392,7 @@ reply handler::control_request(const request& req, const clock_reading& now) {
       return r;
     }
     r.res.result(http::status::ok);
-    set_body(r, window_body(w), accepts_gzip(req[http::field::accept_encoding]));
+    set_body(r, window_body(w), cmp::server::accepts_gzip(req[http::field::accept_encoding]));
   } else if (path == "/mock/expected") {
     if (!get) {
       method_not_allowed("GET");
