@@ -566,6 +566,31 @@ def reload_unchanged_keeps_ledger(ws):
 
 
 @scenario
+def reload_no_phantom_budget(ws):
+    """A SIGHUP sends no request, so it must not use up budget: the
+    remaining budget is the same before and after the reload."""
+    m, d = pair(ws, rate_limit=0, up={"interval": "4s", "requests": 6, "window": "60s"})
+    d.wait_up(timeout=30)
+
+    def state():
+        return (len(m.api_requests()),
+                d.self_value("cerebras_proxy_rate_limit_remaining", upstream="default"))
+    # Right after a poll (a new one is at least ~3 s away).
+    n = len(m.api_requests())
+    h.wait_until(lambda: len(m.api_requests()) > n, 20, "a scheduled poll")
+    time.sleep(0.3)
+    before = state()
+    d.signal(signal.SIGHUP)
+    h.wait_until(lambda: "configuration reloaded" in d.log_text(), 20, "the reload")
+    time.sleep(0.3)
+    after = state()
+    obs = {"before": before, "after": after}
+    assert d.stop() == 0
+    m.stop()
+    return obs
+
+
+@scenario
 def reload_lifecycle(ws):
     m, d = pair(ws, daemon={"args": ["--web.enable-lifecycle"]})
     d.wait_up(timeout=30)
@@ -998,6 +1023,19 @@ class ReloadAndShutdown(Base):
         self.assertTrue(o["alive"])
         # budget 3 per 20 s (+1 s margin) in the daemon
         self.assertLessEqual(h.max_in_window([r["t"] for r in o["reqs"]], 21.0), 3, o["reqs"])
+
+    # BUG: a SIGHUP reload of an unchanged upstream counts the requests of
+    # the ledger twice: cerebras_proxy_rate_limit_remaining drops by one
+    # (6 per 60s: 5 -> 4) with no request sent, and with a tight budget
+    # (2 per 20s) polls are skipped after a reload. Suspected:
+    # src/upstream/poller.cpp poller::restore() appends state_.load_ledger()
+    # to ledger_->history() of the ledger shared across the reload, so the
+    # persisted send times are counted again (needs a union by time).
+    @unittest.expectedFailure
+    def test_sighup_uses_no_budget(self):
+        o = self.obs("reload_no_phantom_budget")
+        self.assertEqual(o["before"][0], o["after"][0], "a request was sent around the reload")
+        self.assertEqual(o["after"][1], o["before"][1], "remaining budget before/after SIGHUP")
 
     def test_lifecycle_reload(self):
         o = self.obs("reload_lifecycle")
