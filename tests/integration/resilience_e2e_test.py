@@ -665,6 +665,27 @@ def sigterm_in_flight(ws):
             "log": d.log_text()}
 
 
+@scenario
+def sigterm_during_stalled_fetch(ws):
+    """A fetch with a long deadline hangs on a stalled upstream: SIGTERM still
+    ends the daemon (exit 0) within 5 s."""
+    m = h.Mock(ws, window="2s", rate_limit=0, extra=["--fault", "stall:5"])
+    d = h.Daemon(ws, {"upstreams": [h.upstream_cfg(m, interval="20s", timeout="15s",
+                                                   offset="1s")]})
+    h.wait_until(lambda: m.api_requests(), 30, "the stalled request")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    d.signal(signal.SIGTERM)
+    try:
+        rc = d.proc.wait(timeout=30)
+    except Exception:
+        rc = None
+    obs = {"rc": rc, "elapsed": time.monotonic() - t0}
+    d.stop()
+    m.stop()
+    return obs
+
+
 # ---------------------------------------------------------------- egress proxy
 
 
@@ -1054,6 +1075,12 @@ class ReloadAndShutdown(Base):
         self.assertLess(o["elapsed"], 5.0)
         self.assertEqual(len(o["results"]), 10)
         self.assertEqual([r for r in o["results"] if r[0] != "ok"], [], o["results"])
+
+
+    def test_sigterm_during_stalled_fetch(self):
+        o = self.obs("sigterm_during_stalled_fetch")
+        self.assertEqual(o["rc"], 0)
+        self.assertLess(o["elapsed"], 5.0)
 
 
 class EgressProxy(Base):
