@@ -117,6 +117,7 @@ class daemon {
     };
     ctx.reload = [this] { return reload(); };
     ctx.lifecycle_enabled = overrides_.enable_lifecycle;
+    ctx.response_headers = response_headers_;
     if (auth_) ctx.authorize = [a = auth_](std::string_view h) { return a->check(h); };
     return ctx;
   }
@@ -135,9 +136,11 @@ class daemon {
 
   // Throws std::runtime_error when TLS material cannot be loaded.
   void apply_web_security(const config::web_config& w) {
-    server_->set_tls(w.tls ? server::make_server_tls(*w.tls) : nullptr);
+    server_->set_tls(w.tls ? server::make_server_tls(*w.tls) : nullptr,
+                     w.tls ? w.tls->client_allowed_sans : std::vector<std::string>{});
     auth_ = w.basic_auth_users.empty() ? nullptr
                                        : std::make_shared<server::basic_auth>(w.basic_auth_users);
+    response_headers_.assign(w.http.headers.begin(), w.http.headers.end());
     server_->set_handler_context(handler_context());
   }
 
@@ -303,6 +306,7 @@ class daemon {
   snapshot::snapshot_store store_;
   std::unique_ptr<server::http_server> server_;
   std::shared_ptr<server::basic_auth> auth_;
+  std::vector<std::pair<std::string, std::string>> response_headers_;
   poller_list pollers_;
   std::map<std::string, std::shared_ptr<upstream::budget_ledger>> ledgers_;  // by URL
   std::mt19937_64 rng_;

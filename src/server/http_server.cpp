@@ -1,5 +1,8 @@
 #include "cmp/server/http_server.hpp"
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,12 +21,14 @@
 #include <array>
 #include <charconv>
 #include <ctime>
+#include <limits>
 #include <list>
 #include <span>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "cmp/config/config.hpp"
 #include "cmp/snapshot/gzip.hpp"
 
 namespace cmp::server {
@@ -92,34 +97,27 @@ bool is_normal_close(const boost::system::error_code& ec) {
          ec == asio::ssl::error::stream_truncated;
 }
 
+// Completion condition for a response: asio's transfer_all hands write_some
+// at most 64 KiB at a time, so a 100 KB body took two sendmsg calls and a
+// 1 MB one sixteen. 256 KiB per call still lets other connections' responses
+// in between the chunks of a large one (its p99 under load).
+std::size_t whole_response(const boost::system::error_code& ec, std::size_t) {
+  return ec ? 0 : 256 * 1024;
+}
+
 }  // namespace
 
 tcp::endpoint parse_listen_address(const std::string& address) {
-  std::string host, port;
-  if (!address.empty() && address.front() == '[') {
-    auto close = address.find(']');
-    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':')
-      throw std::invalid_argument("\"" + address + "\" is not [v6-address]:port");
-    host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-  } else {
-    auto colon = address.rfind(':');
-    if (colon == std::string::npos) throw std::invalid_argument("\"" + address + "\" has no :port");
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-    if (host.find(':') != std::string::npos)
-      throw std::invalid_argument("\"" + address + "\": write IPv6 addresses as [addr]:port");
-  }
-  unsigned long p = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (ec != std::errc{} || end != port.data() + port.size() || p > 65535)
-    throw std::invalid_argument("\"" + address + "\": port must be 0-65535");
+  // The syntax is the config's (one parser for `listen` and the flag).
+  const auto parsed = config::parse_listen_address(address, true);
+  if (!parsed) throw std::invalid_argument(config::listen_address_problem(address, true));
+  std::string host = parsed->host;
   if (host.empty()) host = "0.0.0.0";  // ":9753" listens everywhere, like Go exporters
   if (host == "localhost") host = "127.0.0.1";
-  boost::system::error_code aec;
-  auto ip = asio::ip::make_address(host, aec);
-  if (aec) throw std::invalid_argument("\"" + address + "\": \"" + host + "\" is not an IP address");
-  return {ip, static_cast<unsigned short>(p)};
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(host, ec);
+  if (ec) throw std::invalid_argument("\"" + address + "\": \"" + host + "\" is not an IP address");
+  return {ip, parsed->port};
 }
 
 struct http_server::impl {
@@ -141,6 +139,39 @@ struct http_server::impl {
   server_options options;
   std::shared_ptr<spdlog::logger> log;
   std::shared_ptr<asio::ssl::context> tls;
+  std::vector<std::string> allowed_sans;  // web config client_allowed_sans; empty: any
+
+  // exporter-toolkit's client_allowed_sans: the verified client certificate
+  // must name one of these (DNS, IP, e-mail or URI SAN, exact match).
+  bool client_allowed(SSL* ssl) const {
+    if (allowed_sans.empty()) return true;
+    X509* cert = SSL_get1_peer_certificate(ssl);
+    if (!cert) return false;
+    bool ok = false;
+    auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    for (int i = 0; names && !ok && i < sk_GENERAL_NAME_num(names); ++i) {
+      const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+      std::string value;
+      if (n->type == GEN_DNS || n->type == GEN_EMAIL || n->type == GEN_URI) {
+        const ASN1_IA5STRING* str = n->d.ia5;
+        value.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(str)), ASN1_STRING_length(str));
+      } else if (n->type == GEN_IPADD) {
+        const auto* ip = n->d.iPAddress;
+        const auto* bytes = ASN1_STRING_get0_data(ip);
+        if (ASN1_STRING_length(ip) == 4) {
+          value = asio::ip::address_v4({bytes[0], bytes[1], bytes[2], bytes[3]}).to_string();
+        } else if (ASN1_STRING_length(ip) == 16) {
+          asio::ip::address_v6::bytes_type b{};
+          std::copy(bytes, bytes + 16, b.begin());
+          value = asio::ip::address_v6(b).to_string();
+        }
+      }
+      ok = !value.empty() && std::find(allowed_sans.begin(), allowed_sans.end(), value) != allowed_sans.end();
+    }
+    GENERAL_NAMES_free(names);
+    X509_free(cert);
+    return ok;
+  }
   std::list<connection> connections;
   bool stopping = false;
   // Shared by all sessions: one thread, and each use completes before any
@@ -240,7 +271,9 @@ asio::awaitable<void> http_server::impl::tls_session(tcp::socket socket,
   conn.socket = &beast::get_lowest_layer(stream).socket();
   beast::get_lowest_layer(stream).expires_after(options.header_timeout);
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, nothrow);
-  if (!ec) {
+  if (!ec && !client_allowed(stream.native_handle())) {
+    log->debug("client certificate has none of the allowed SANs; connection closed");
+  } else if (!ec) {
     co_await serve(stream, beast::get_lowest_layer(stream), conn);
     beast::get_lowest_layer(stream).expires_after(1s);
     co_await stream.async_shutdown(nothrow);
@@ -376,6 +409,12 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
       head += ": ";
       head += value;
     }
+    for (const auto& [name, value] : ctx.response_headers) {
+      head += "\r\n";
+      head += name;
+      head += ": ";
+      head += value;
+    }
     head += "\r\nDate: ";
     append_http_date(head, now);
     if (!keep_alive) {
@@ -390,7 +429,7 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
     tcp.expires_after(options.write_timeout);
     auto [wec, written] = co_await asio::async_write(
         stream, std::span<const asio::const_buffer>(buffers.data(), head_only ? 1 : buffers.size()),
-        nothrow);
+        whole_response, nothrow);
     conn.busy = false;
     if (wec || !keep_alive) break;
   }
@@ -413,7 +452,10 @@ void http_server::listen(const std::string& address) {
 
 tcp::endpoint http_server::local_endpoint() const { return impl_->acceptor.local_endpoint(); }
 
-void http_server::set_tls(std::shared_ptr<asio::ssl::context> tls) { impl_->tls = std::move(tls); }
+void http_server::set_tls(std::shared_ptr<asio::ssl::context> tls, std::vector<std::string> allowed_sans) {
+  impl_->tls = std::move(tls);
+  impl_->allowed_sans = std::move(allowed_sans);
+}
 
 void http_server::set_handler_context(handler_context ctx) { impl_->ctx = std::move(ctx); }
 

@@ -100,7 +100,8 @@ bool basic_auth::check(std::string_view header) {
   if (encoded.size() > 4096) return false;
   std::string decoded(boost::beast::detail::base64::decoded_size(encoded.size()), '\0');
   auto [written, read] = boost::beast::detail::base64::decode(decoded.data(), encoded.data(), encoded.size());
-  if (read != encoded.size()) return false;
+  // Beast stops at the '=' padding; anything else left over is garbage.
+  if (encoded.substr(read).find_first_not_of('=') != std::string_view::npos) return false;
   decoded.resize(written);
   const auto colon = decoded.find(':');
   if (colon == std::string::npos) return false;

@@ -53,6 +53,8 @@ struct handler_context {
   // Reloads the configuration; empty string on success, else the reason.
   std::function<std::string()> reload;
   bool lifecycle_enabled = false;
+  // Added to every response (web config http_server_config.headers).
+  std::vector<std::pair<std::string, std::string>> response_headers;
   // Basic auth check; unset means no auth configured. Returns true when allowed.
   std::function<bool(std::string_view authorization)> authorize;
 };

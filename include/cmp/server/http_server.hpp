@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <spdlog/logger.h>
 
@@ -49,7 +50,9 @@ class http_server {
   [[nodiscard]] boost::asio::ip::tcp::endpoint local_endpoint() const;
 
   // Serves HTTPS with this context from now on (web config); nullptr: HTTP.
-  void set_tls(std::shared_ptr<boost::asio::ssl::context> tls);
+  // A non-empty `allowed_sans` admits only client certificates naming one.
+  void set_tls(std::shared_ptr<boost::asio::ssl::context> tls,
+               std::vector<std::string> allowed_sans = {});
   void set_handler_context(handler_context ctx);
 
   void start();
