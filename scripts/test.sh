@@ -15,8 +15,14 @@ step() { printf '\n==> %s\n' "$*"; }
 step "dependencies"
 scripts/deps.sh build test
 
+# ccache (when installed) makes rebuilds on the same machine cheap; a fresh
+# machine just builds everything.
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
 step "release build"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMP_WERROR=ON -DCMP_REQUIRE_TESTS=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMP_WERROR=ON -DCMP_REQUIRE_TESTS=ON \
+      "${launcher[@]}" >/dev/null
 cmake --build build -j"$jobs"
 
 step "tests (release)"
@@ -25,8 +31,11 @@ ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
 if [ "${CMP_SKIP_SANITIZE:-0}" != 1 ]; then
   step "ASan + UBSan build"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
-        -DCMP_SANITIZE=ON -DCMP_WERROR=ON -DCMP_REQUIRE_TESTS=ON -DCMP_BUILD_BENCH=OFF >/dev/null
+        -DCMP_SANITIZE=ON -DCMP_WERROR=ON -DCMP_REQUIRE_TESTS=ON -DCMP_BUILD_BENCH=OFF \
+        "${launcher[@]}" >/dev/null
   cmake --build build-asan -j"$jobs"
+  # Packaging checks and the real-Prometheus suites run no new C++ paths:
+  # they carry the no_sanitize label and run once, above.
   step "tests (ASan + UBSan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900 \
