@@ -18,7 +18,10 @@ them, series by series, with what the upstream served:
   * every window the daemon fetched while Prometheus was scraping is there,
     and the daemon fetched every window while the upstream was healthy;
   * with a 429 for a whole window, that window is absent: not stored under
-    a neighbour's timestamp, not duplicated, and its neighbours are intact.
+    a neighbour's timestamp, not duplicated, and its neighbours are intact;
+    a 500 retried inside its window's poll slot stores that window once;
+  * a restart re-serves the snapshot kept in state_dir under the same
+    timestamp and does not fetch that window again.
 
 The request log of the mock is the record of which window each answer
 carried (`window`, `status`), and Prometheus' own `up` samples are the
@@ -26,6 +29,19 @@ record of when it scraped. A short last test shows what `timestamps: none`
 does instead: one stored sample per scrape. Both modes end by stopping the
 daemon: timestamped series get no staleness markers (they stay visible for
 the 5m lookback), untimestamped ones vanish at once.
+
+What Prometheus 2.42 does with explicit timestamps (checked here or by hand
+against this server, no out_of_order_time_window configured):
+  * the same (timestamp, value) scraped again is dropped silently: no error,
+    no counter (assert_no_ingest_errors);
+  * the same timestamp with another value is dropped, the first value stays,
+    prometheus_target_scrapes_sample_duplicate_timestamp_total counts it;
+  * an older timestamp than the series' last is dropped
+    (..._out_of_order_total, warn "Error on ingesting out-of-order samples");
+  * a sample more than ~1h (half the 2h head chunk range) older than the
+    newest sample in the head is dropped even for a new series
+    (..._out_of_bounds_total); the target stays "up" in all three cases;
+  * no staleness markers for timestamped series (see above).
 Exit 77 (skip) when /usr/bin/prometheus is missing.
 """
 
