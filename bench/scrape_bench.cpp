@@ -1,0 +1,284 @@
+// The scrape path without sockets: what the server does per /metrics request
+// once the request is parsed, on Cerebras-shaped views of ~4 KB, ~100 KB and
+// ~1 MB (1, 30 and 300 endpoints of bench/cerebras_payload.hpp, parsed with
+// parse_text and rendered once with render_view, as a poll would).
+//
+//   bm_handle_metrics       routing + content negotiation (handler.cpp)
+//   bm_scrape_assemble      handle() + picking the view + self-metrics render
+//                           into a reused buffer (+ gzip_tail_writer::finish),
+//                           i.e. everything http_server.cpp does before the
+//                           write except formatting the response head
+//   bm_self_metrics_render  registry::render alone
+//   bm_tail_deflate_setting the tail's deflate at other zlib settings
+//   bm_gzip_begin           the per-poll compression of a body (MB/s of input)
+//   bm_render_view          the per-poll merge + render of both formats
+//
+// `allocs` counts calls to operator new per iteration (this binary replaces
+// the global operator new): the steady scrape path should show 0.
+
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <zlib.h>
+
+#include "cerebras_payload.hpp"
+#include "cmp/exposition/parser.hpp"
+#include "cmp/server/handler.hpp"
+#include "cmp/snapshot/gzip.hpp"
+#include "cmp/snapshot/snapshot.hpp"
+#include "cmp/telemetry/registry.hpp"
+
+namespace {
+std::atomic<std::uint64_t> g_allocs{0};
+}  // namespace
+
+// Counting allocator for the `allocs` counter. Sized and aligned variants
+// forward to these or to malloc directly.
+void* operator new(std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return ::operator new(n); }
+// Not inlined: GCC would otherwise see free() of a pointer from operator new
+// at call sites and warn (-Wmismatched-new-delete).
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+using namespace cmp;
+using wall_clock = std::chrono::system_clock;
+
+// What Prometheus 2.x/3.x sends.
+constexpr std::string_view prometheus_accept =
+    "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,"
+    "text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+constexpr std::string_view text_accept = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
+
+void payload_sizes(benchmark::internal::Benchmark* b) {
+  for (int n : {1, 30, 300}) b->Arg(n);
+}
+
+std::shared_ptr<const snapshot::exposition_view> make_view(std::size_t endpoints) {
+  const std::string body = bench::cerebras_payload(endpoints);
+  auto parsed = exposition::parse_text(body);
+  if (!parsed) std::abort();
+  auto s = std::make_shared<snapshot::snapshot>();
+  s->upstream = "default";
+  s->families = std::move(*parsed);
+  for (const auto& f : s->families) s->series += f.samples.size();
+  s->fetched_at = wall_clock::now();
+  s->window_end = s->fetched_at;
+  return snapshot::render_view({s});
+}
+
+// A registry shaped like a running daemon's with one upstream.
+void fill_registry(telemetry::registry& r) {
+  auto& u = r.upstream("default");
+  for (int i = 0; i < 100; ++i) u.count_request("200");
+  u.count_request("429");
+  u.count_request("timeout");
+  for (int i = 0; i < 100; ++i) u.request_duration.observe(0.2 + 0.01 * i);
+  u.up = true;
+  u.last_success = wall_clock::now();
+  u.snapshot_fetched_at = u.last_success;
+  u.snapshot_served = true;
+  u.rate_limit_remaining = [](wall_clock::time_point) { return 5u; };
+  r.count_scrape(200);
+  r.count_scrape(401);
+  r.set_open_connections(64);
+}
+
+server::handler_context context_for(std::shared_ptr<const snapshot::exposition_view> view) {
+  server::handler_context ctx;
+  ctx.view = [v = std::move(view)] { return v; };
+  return ctx;
+}
+
+void bm_handle_metrics(benchmark::State& state) {
+  const auto ctx = context_for(make_view(1));
+  server::request_view req;
+  req.target = "/metrics";
+  req.accept = prometheus_accept;
+  req.accept_encoding = "gzip";
+  req.scrape_timeout = "10";
+  const auto now = wall_clock::now();
+  const auto allocs0 = g_allocs.load();
+  for (auto _ : state) {
+    auto r = server::handle(req, ctx, now);
+    benchmark::DoNotOptimize(r);
+  }
+  state.counters["allocs"] = benchmark::Counter(static_cast<double>(g_allocs.load() - allocs0),
+                                                benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(bm_handle_metrics);
+
+// Args: endpoints, gzip (0/1), openmetrics (0/1). Mirrors the /metrics branch
+// of http_server.cpp's serve().
+void bm_scrape_assemble(benchmark::State& state) {
+  const auto ctx = context_for(make_view(static_cast<std::size_t>(state.range(0))));
+  const bool gzip = state.range(1) != 0;
+  const bool om_wanted = state.range(2) != 0;
+  telemetry::registry metrics;
+  fill_registry(metrics);
+  snapshot::gzip_tail_writer gzip_tail;
+  std::string tail;
+  std::string gz_tail;
+  server::request_view req;
+  req.target = "/metrics";
+  req.accept = om_wanted ? prometheus_accept : text_accept;
+  req.accept_encoding = gzip ? "gzip, deflate" : "";
+  std::size_t bytes = 0;
+  const auto scrape_once = [&] {
+    const auto now = wall_clock::now();
+    auto resp = server::handle(req, ctx, now);
+    auto view = ctx.view();
+    const bool om = resp.format == server::exposition_format::openmetrics;
+    metrics.count_scrape(200);
+    tail.clear();
+    metrics.render(tail, om, now);
+    if (om) tail += "# EOF\n";
+    const auto& part = om ? view->openmetrics : view->text;
+    std::string_view body;
+    std::string_view extra;
+    if (resp.gzip) {
+      gzip_tail.finish(part.gzip, tail, gz_tail);
+      body = part.gzip.bytes;
+      extra = gz_tail;
+    } else {
+      body = part.plain;
+      extra = tail;
+    }
+    bytes = body.size() + extra.size();
+    benchmark::DoNotOptimize(body.data());
+    benchmark::DoNotOptimize(extra.data());
+  };
+  // Warm-up: buffers reach their steady size, process metrics get cached.
+  scrape_once();
+  const auto allocs0 = g_allocs.load();
+  for (auto _ : state) scrape_once();
+  state.counters["allocs"] = benchmark::Counter(static_cast<double>(g_allocs.load() - allocs0),
+                                                benchmark::Counter::kAvgIterations);
+  state.counters["response_bytes"] = static_cast<double>(bytes);
+  state.counters["tail_bytes"] = static_cast<double>(tail.size());
+}
+BENCHMARK(bm_scrape_assemble)
+    ->ArgNames({"endpoints", "gzip", "om"})
+    ->ArgsProduct({{1, 30, 300}, {0, 1}, {0}})
+    ->Args({30, 1, 1});
+
+void bm_self_metrics_render(benchmark::State& state) {
+  telemetry::registry metrics;
+  fill_registry(metrics);
+  const bool om = state.range(0) != 0;
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    metrics.render(out, om, wall_clock::now());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * out.size()));
+  state.counters["bytes"] = static_cast<double>(out.size());
+}
+BENCHMARK(bm_self_metrics_render)->ArgName("om")->Arg(0)->Arg(1);
+
+void bm_gzip_tail_finish(benchmark::State& state) {
+  const auto view = make_view(30);
+  telemetry::registry metrics;
+  fill_registry(metrics);
+  std::string tail;
+  metrics.render(tail, false, wall_clock::now());
+  snapshot::gzip_tail_writer w;
+  std::string out;
+  for (auto _ : state) {
+    w.finish(view->text.gzip, tail, out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * tail.size()));
+  state.counters["tail_bytes"] = static_cast<double>(tail.size());
+  state.counters["out_bytes"] = static_cast<double>(out.size());
+}
+BENCHMARK(bm_gzip_tail_finish);
+
+// What gzip_tail_writer::finish would cost at other zlib settings (it uses
+// level 6, Z_DEFAULT_STRATEGY): raw deflate of the self-metrics tail with
+// Z_FINISH after deflateReset, as finish() does. Arg: level, or level 1 with
+// -2 Z_HUFFMAN_ONLY, -3 Z_RLE, -4 Z_FIXED. `out_bytes` is what the tail adds
+// on the wire (level 0: stored, i.e. the tail uncompressed).
+void bm_tail_deflate_setting(benchmark::State& state) {
+  telemetry::registry metrics;
+  fill_registry(metrics);
+  std::string tail;
+  metrics.render(tail, false, wall_clock::now());
+  const int arg = static_cast<int>(state.range(0));
+  const int level = arg < 0 ? 1 : arg;
+  const int strategy = arg == -2 ? Z_HUFFMAN_ONLY : arg == -3 ? Z_RLE : arg == -4 ? Z_FIXED : Z_DEFAULT_STRATEGY;
+  z_stream z{};
+  if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, strategy) != Z_OK) std::abort();
+  std::string out(deflateBound(&z, static_cast<uLong>(tail.size())) + 64, '\0');
+  std::size_t produced = 0;
+  for (auto _ : state) {
+    deflateReset(&z);
+    z.next_in = reinterpret_cast<Bytef*>(tail.data());
+    z.avail_in = static_cast<uInt>(tail.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    if (deflate(&z, Z_FINISH) != Z_STREAM_END) std::abort();
+    produced = out.size() - z.avail_out;
+    benchmark::DoNotOptimize(out.data());
+  }
+  deflateEnd(&z);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * tail.size()));
+  state.counters["tail_bytes"] = static_cast<double>(tail.size());
+  state.counters["out_bytes"] = static_cast<double>(produced);
+}
+BENCHMARK(bm_tail_deflate_setting)->ArgName("level")->Arg(6)->Arg(1)->Arg(-2)->Arg(-3)->Arg(-4)->Arg(0);
+
+// Per poll, not per scrape: MB/s of uncompressed input.
+void bm_gzip_begin(benchmark::State& state) {
+  const auto view = make_view(static_cast<std::size_t>(state.range(0)));
+  const std::string& body = view->text.plain;
+  std::size_t out = 0;
+  for (auto _ : state) {
+    auto h = snapshot::gzip_begin(body);
+    out = h.bytes.size();
+    benchmark::DoNotOptimize(h);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+  state.counters["in_bytes"] = static_cast<double>(body.size());
+  state.counters["ratio"] = static_cast<double>(body.size()) / static_cast<double>(out);
+}
+BENCHMARK(bm_gzip_begin)->Apply(payload_sizes)->Unit(benchmark::kMicrosecond);
+
+// Per poll: merge one snapshot and render text + OpenMetrics, plain + gzip.
+void bm_render_view(benchmark::State& state) {
+  const std::string body = bench::cerebras_payload(static_cast<std::size_t>(state.range(0)));
+  auto parsed = exposition::parse_text(body);
+  if (!parsed) std::abort();
+  auto s = std::make_shared<snapshot::snapshot>();
+  s->upstream = "default";
+  s->families = std::move(*parsed);
+  s->fetched_at = wall_clock::now();
+  s->window_end = s->fetched_at;
+  const std::vector<std::shared_ptr<const snapshot::snapshot>> snaps{s};
+  for (auto _ : state) {
+    auto v = snapshot::render_view(snaps);
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(bm_render_view)->Apply(payload_sizes)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
