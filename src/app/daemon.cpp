@@ -96,6 +96,15 @@ class daemon {
     metrics_.set_reload_result(true, wall_clock::now());
 
     ioc_.run();
+    // The io_context's destructor would destroy suspended coroutines after
+    // the objects they use: close what is left and let them all finish.
+    server_->abort();
+    for (auto& p : pollers_) p->abort();
+    for (auto& p : retired_) p->abort();
+    tick_.cancel();
+    signals_.cancel();
+    ioc_.restart();
+    ioc_.run_for(300ms);  // normally returns at once; bounded for the 5 s promise
     log_->info("stopped");
     return exit_ok;
   }
@@ -210,6 +219,9 @@ class daemon {
       }
       apply_web_security(*security);
       for (auto& p : pollers_) p->stop();
+      // Kept until exit so shutdown can abort a request they still have in flight.
+      std::erase_if(retired_, [](const auto& p) { return p.use_count() == 1; });
+      retired_.insert(retired_.end(), pollers_.begin(), pollers_.end());
       config_ = std::move(next);
       sink_->set_formatter(make_formatter(config_.log.format));
       apply_log_level();
@@ -308,6 +320,7 @@ class daemon {
   std::shared_ptr<server::basic_auth> auth_;
   std::vector<std::pair<std::string, std::string>> response_headers_;
   poller_list pollers_;
+  poller_list retired_;  // stopped by a reload; their loop may still be finishing
   std::map<std::string, std::shared_ptr<upstream::budget_ledger>> ledgers_;  // by URL
   std::mt19937_64 rng_;
   std::uniform_real_distribution<double> jitter_{0.0, 1.0};

@@ -473,6 +473,13 @@ void http_server::stop() {
     if (!c.busy && c.socket) c.socket->cancel(ec);
 }
 
+void http_server::abort() {
+  stop();
+  boost::system::error_code ec;
+  for (auto& c : impl_->connections)
+    if (c.socket) c.socket->close(ec);
+}
+
 std::size_t http_server::open_connections() const noexcept { return impl_->connections.size(); }
 
 }  // namespace cmp::server

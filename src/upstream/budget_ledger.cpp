@@ -29,6 +29,9 @@ std::uint32_t budget_ledger::remaining(time_point now) const noexcept {
 
 bool budget_ledger::try_acquire(time_point now) {
   if (next_allowed(now) > now) return false;
+  // Stored at the state file's millisecond resolution, rounded up (later is
+  // the safe side), so a restored copy of this send is the same entry.
+  now = std::chrono::ceil<std::chrono::milliseconds>(now);
   if (!sent_.empty() && now < sent_.back()) now = sent_.back();  // keep it sorted
   if (sent_.size() == requests_) sent_.erase(sent_.begin());
   sent_.push_back(now);

@@ -106,8 +106,10 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::t
     co_return;
   }
   auto& res = parser.get();
-  r.status = res.result_int();
-  r.code = std::to_string(r.status);
+  // The status is only reported once the body is usable: a refused or
+  // corrupt body is a failed exchange (status 0), whatever the server said.
+  const unsigned status = res.result_int();
+  r.code = std::to_string(status);
   auto header = [&](std::string_view name) {
     auto it = res.find(beast::string_view(name.data(), name.size()));
     return it == res.end() ? std::string() : std::string(it->value());
@@ -135,6 +137,7 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::t
     fail(r, "protocol", "unsupported Content-Encoding \"" + encoding + "\"");
     co_return;
   }
+  r.status = status;
   if (r.status < 200 || r.status >= 300) {
     r.error = "HTTP " + r.code;
     if (r.status >= 300 && r.status < 400)
@@ -268,6 +271,14 @@ asio::awaitable<fetch_result> fetch(const fetch_request& req) {
   }
 
   beast::tcp_stream stream(ex);
+  // Whatever way this coroutine ends, the owner must forget the socket.
+  struct socket_notice {
+    const fetch_request& req;
+    ~socket_notice() {
+      if (req.on_socket) req.on_socket(nullptr);
+    }
+  } notice{req};
+  if (req.on_socket) req.on_socket(&stream.socket());
   stream.expires_at(deadline);
   auto [cec, ep] = co_await stream.async_connect(endpoints, nothrow);
   if (cec) {
@@ -292,6 +303,7 @@ asio::awaitable<fetch_result> fetch(const fetch_request& req) {
   }
 
   beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), *req.tls);
+  if (req.on_socket) req.on_socket(&beast::get_lowest_layer(tls).socket());
   if (!is_ip_literal(host)) SSL_set_tlsext_host_name(tls.native_handle(), host.c_str());
   tls.set_verify_mode(asio::ssl::verify_peer);
   tls.set_verify_callback(asio::ssl::host_name_verification(host));

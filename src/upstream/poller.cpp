@@ -83,6 +83,7 @@ poller::poller(poller_context ctx, config::upstream cfg, config::secret api_key,
   request_.timeout = cfg_.timeout;
   request_.user_agent = std::string("cerebras-metrics-proxy/") + CMP_VERSION;
   request_.proxy = select_proxy(request_.url, cfg_.proxy_url, [](const char* n) { return std::getenv(n); });
+  request_.on_socket = [this](asio::ip::tcp::socket* s) { active_socket_ = s; };
   metrics_.rate_limit_remaining = [l = ledger_](wall_clock::time_point now) { return l->remaining(now); };
 }
 
@@ -101,6 +102,14 @@ void poller::start(const std::shared_ptr<poller>& self) {
 void poller::stop() {
   stopping_ = true;
   timer_.cancel();
+}
+
+void poller::abort() {
+  stop();
+  if (active_socket_) {
+    boost::system::error_code ec;
+    active_socket_->close(ec);
+  }
 }
 
 void poller::restore(wall_clock::time_point now) {

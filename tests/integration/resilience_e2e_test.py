@@ -854,14 +854,8 @@ class FaultMatrix(Base):
     def test_truncated_body(self):
         self.assert_faulted_then_recovered(self.obs("f_truncated"), "truncated")
 
-    # BUG: an oversized (gzip) body is refused with code "protocol", but the
-    # result keeps status 200 and an empty body, so poller::classify() takes
-    # it for a success and publishes an EMPTY snapshot: the upstream series
-    # vanish and cerebras_proxy_upstream_up stays 1 ("upstream recovered").
-    # src/upstream/http_fetch.cpp exchange(): r.status is set before the gzip
-    # decode; the decode failure (and "unsupported Content-Encoding") paths
-    # must reset r.status to 0 (same for a corrupt gzip body).
-    @unittest.expectedFailure
+    # An oversized (gzip) body is a failed exchange: the last good snapshot
+    # stays and upstream_up drops to 0 (it once published an empty snapshot).
     def test_oversized_body(self):
         self.assert_faulted_then_recovered(self.obs("f_oversized"), "oversized")
 
@@ -1045,14 +1039,8 @@ class ReloadAndShutdown(Base):
         # budget 3 per 20 s (+1 s margin) in the daemon
         self.assertLessEqual(h.max_in_window([r["t"] for r in o["reqs"]], 21.0), 3, o["reqs"])
 
-    # BUG: a SIGHUP reload of an unchanged upstream counts the requests of
-    # the ledger twice: cerebras_proxy_rate_limit_remaining drops by one
-    # (6 per 60s: 5 -> 4) with no request sent, and with a tight budget
-    # (2 per 20s) polls are skipped after a reload. Suspected:
-    # src/upstream/poller.cpp poller::restore() appends state_.load_ledger()
-    # to ledger_->history() of the ledger shared across the reload, so the
-    # persisted send times are counted again (needs a union by time).
-    @unittest.expectedFailure
+    # A reload restores the persisted ledger into the shared one; the same
+    # send must not be counted twice (it once dropped remaining by one).
     def test_sighup_uses_no_budget(self):
         o = self.obs("reload_no_phantom_budget")
         self.assertEqual(o["before"][0], o["after"][0], "a request was sent around the reload")

@@ -57,6 +57,9 @@ class http_server {
 
   void start();
   void stop();
+  // After stop(): closes every remaining connection, busy or not (process
+  // exit, once the graceful period is over).
+  void abort();
   [[nodiscard]] std::size_t open_connections() const noexcept;
 
   struct impl;  // public only so the .cpp's helpers can name it

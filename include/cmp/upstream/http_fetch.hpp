@@ -11,6 +11,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/url/url.hpp>
 #include <boost/url/url_view.hpp>
@@ -53,6 +54,9 @@ struct fetch_request {
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
   std::size_t body_limit = 16u << 20;
   std::string user_agent = "cerebras-metrics-proxy";
+  // Told the socket in use (nullptr when done), so an owner can close it to
+  // abandon the request at shutdown.
+  std::function<void(boost::asio::ip::tcp::socket*)> on_socket;
 };
 
 struct fetch_result {

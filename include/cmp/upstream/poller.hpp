@@ -53,6 +53,9 @@ class poller {
   // until its loop has ended.
   static void start(const std::shared_ptr<poller>& self);
   void stop();
+  // After stop(): also closes the connection of a request in flight, so the
+  // loop ends now instead of at the request's deadline (process exit).
+  void abort();
 
   [[nodiscard]] server::upstream_status status(std::chrono::system_clock::time_point now) const;
   [[nodiscard]] const config::upstream& settings() const noexcept { return cfg_; }
@@ -78,6 +81,7 @@ class poller {
   telemetry::upstream_metrics& metrics_;
   boost::asio::steady_timer timer_;
   bool stopping_ = false;
+  boost::asio::ip::tcp::socket* active_socket_ = nullptr;
   std::string last_error_;
   std::string last_report_kind_;  // logs once per change of state
   std::optional<std::set<std::string>> schema_;

@@ -105,6 +105,23 @@ TEST(BudgetLedger, RestartWithinTheWindowKeepsTheBound) {
   EXPECT_LE(max_in_any_window(sends, 61200ms), 6u);
 }
 
+TEST(BudgetLedger, RestoringItsOwnPersistedSendsDoesNotCountThemTwice) {
+  // A reload restores the file (millisecond times) into the live ledger
+  // (sub-millisecond clock): the same send must stay one entry.
+  budget_ledger ledger(6, 60s);
+  const auto t = at(10s) + std::chrono::microseconds(1234);
+  ASSERT_TRUE(ledger.try_acquire(t));
+  std::vector<tp> from_file;
+  for (auto s : ledger.history())
+    from_file.push_back(tp(std::chrono::duration_cast<std::chrono::milliseconds>(s.time_since_epoch())));
+  auto merged = from_file;
+  merged.insert(merged.end(), ledger.history().begin(), ledger.history().end());
+  ledger.restore(merged, at(11s));
+  EXPECT_EQ(ledger.history().size(), 1u);
+  EXPECT_EQ(ledger.remaining(at(11s)), 5u);
+  EXPECT_GE(ledger.history()[0], t);  // rounded up, never earlier than the send
+}
+
 TEST(BudgetLedger, AssumeSpentBlocksAWholeWindow) {
   budget_ledger ledger(6, 60s);
   ledger.assume_spent(at(10s));
