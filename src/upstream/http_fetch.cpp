@@ -209,13 +209,12 @@ std::optional<proxy_endpoint> select_proxy(const boost::urls::url_view& target,
     return v ? v : "";
   };
   const bool https = target.scheme_id() == boost::urls::scheme::https;
-  // HTTP_PROXY is only honoured in lower case for CGI safety (httpoxy); we
-  // are not CGI, but stay conventional.
+  // Lower case first, then upper, like curl and Go (we are no CGI program,
+  // so HTTP_PROXY cannot come from a request header: no httpoxy).
   const auto proxy = https ? get("HTTPS_PROXY", "https_proxy") : get("HTTP_PROXY", "http_proxy");
   if (proxy.empty()) return std::nullopt;
   const auto host = lower(std::string(target.host_address()));
-  std::string_view no_proxy_list = get("NO_PROXY", "no_proxy");
-  std::string no_proxy(no_proxy_list);
+  const std::string no_proxy = get("NO_PROXY", "no_proxy");
   std::size_t pos = 0;
   while (pos <= no_proxy.size()) {
     auto comma = no_proxy.find(',', pos);
