@@ -32,67 +32,56 @@ std::string_view level_name(spdlog::level::level_enum l) {
 
 void append(spdlog::memory_buf_t& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
 
-// logfmt: key=value pairs; values with spaces, quotes or '=' are quoted.
-class logfmt_formatter final : public spdlog::formatter {
- public:
-  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& out) override {
-    append(out, "ts=");
-    append_timestamp(msg, out);
-    append(out, " level=");
-    append(out, level_name(msg.level));
-    append(out, " logger=");
-    append(out, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
-    append(out, " msg=\"");
-    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
-      switch (c) {
-        case '"': append(out, "\\\""); break;
-        case '\\': append(out, "\\\\"); break;
-        case '\n': append(out, "\\n"); break;
-        default: out.push_back(c);
-      }
+// The message is quoted by JSON string rules in both formats (logfmt
+// readers accept them), so a newline or control byte in an upstream error
+// never splits or forges a log line.
+void append_quoted(spdlog::memory_buf_t& out, std::string_view s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': append(out, "\\\""); break;
+      case '\\': append(out, "\\\\"); break;
+      case '\n': append(out, "\\n"); break;
+      case '\r': append(out, "\\r"); break;
+      case '\t': append(out, "\\t"); break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          append(out, buf);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
     }
-    append(out, "\"\n");
   }
-  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<logfmt_formatter>(); }
-};
+  out.push_back('"');
+}
 
-class json_formatter final : public spdlog::formatter {
+// logfmt (ts=… level=… logger=… msg="…") or one JSON object a line.
+class line_formatter final : public spdlog::formatter {
  public:
+  explicit line_formatter(bool json) : json_(json) {}
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& out) override {
-    append(out, "{\"ts\":\"");
+    append(out, json_ ? "{\"ts\":\"" : "ts=");
     append_timestamp(msg, out);
-    append(out, "\",\"level\":\"");
+    append(out, json_ ? "\",\"level\":\"" : " level=");
     append(out, level_name(msg.level));
-    append(out, "\",\"logger\":\"");
+    append(out, json_ ? "\",\"logger\":\"" : " logger=");
     append(out, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
-    append(out, "\",\"msg\":\"");
-    for (unsigned char c : std::string_view(msg.payload.data(), msg.payload.size())) {
-      switch (c) {
-        case '"': append(out, "\\\""); break;
-        case '\\': append(out, "\\\\"); break;
-        case '\n': append(out, "\\n"); break;
-        case '\r': append(out, "\\r"); break;
-        case '\t': append(out, "\\t"); break;
-        default:
-          if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            append(out, buf);
-          } else {
-            out.push_back(static_cast<char>(c));
-          }
-      }
-    }
-    append(out, "\"}\n");
+    append(out, json_ ? "\",\"msg\":" : " msg=");
+    append_quoted(out, std::string_view(msg.payload.data(), msg.payload.size()));
+    append(out, json_ ? "}\n" : "\n");
   }
-  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<json_formatter>(); }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<line_formatter>(json_); }
+
+ private:
+  bool json_;
 };
 
 }  // namespace
 
 std::unique_ptr<spdlog::formatter> make_formatter(config::log_format format) {
-  if (format == config::log_format::json) return std::make_unique<json_formatter>();
-  return std::make_unique<logfmt_formatter>();
+  return std::make_unique<line_formatter>(format == config::log_format::json);
 }
 
 spdlog::level::level_enum to_spdlog(config::log_level level) {
