@@ -33,27 +33,10 @@ KEY = "test-key-0123"
 ORG = "org_abc123"
 API = "/api/v1/metrics/organizations/" + ORG
 
-# ---- the value formula (tools/mock_upstream/README.md) ----
-BASE_NAMES = [
-    "llama-3.3-70b", "qwen-3-32b", "llama3.1-8b", "gpt-oss-120b",
-    "qwen-3-235b-a22b-instruct-2507", "llama-4-scout-17b-16e-instruct",
-    "qwen-3-coder-480b", "llama-4-maverick-17b-128e-instruct",
-]
-LATENCY = [("ttft_seconds", 100, 200), ("tpot_seconds", 5, 20),
-           ("e2e_latency_seconds", 500, 2000), ("queue_time_seconds", 1, 50)]
-STATS = ["avg", "p50", "p90", "p95", "p99"]
-FAMILIES = ["inference_endpoint_status", "requests_count_total", "requests_success_total",
-            "requests_failure_total", "input_tokens_total", "output_tokens_total",
-            "cache_rate"] + [name for name, _, _ in LATENCY]
-
-
-def u(w, e, k):
-    m = 1000003
-    return ((w % m) * 7919 + (e % m) * 104729 + k * 1299709) % m % 1000
-
-
-def endpoint_name(e):
-    return BASE_NAMES[e] if e < 8 else "model-%d-%s" % (e, BASE_NAMES[e % 8])
+# The value formula (tools/mock_upstream/README.md) is the one the daemon
+# suites check against; one copy of it lives in harness.py.
+sys.path.insert(0, HERE)
+from harness import FAMILIES, LATENCY, STATS, endpoint_name, u  # noqa: E402
 
 
 def fmt(v):
