@@ -366,6 +366,30 @@ class CoreE2E(unittest.TestCase):
         for fam in h.FAMILIES:
             self.assertIn(fam, names)
 
+
+    def test_10_slowloris_does_not_stop_a_scrape(self):
+        # 500 connections that never finish their headers (half send a partial
+        # request, half nothing): a normal scrape is still answered within 1 s.
+        idle = []
+        try:
+            for i in range(500):
+                s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10)
+                if i % 2 == 0:
+                    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                idle.append(s)
+            t0 = time.monotonic()
+            r = h.request(self.daemon.port, "GET", "/metrics", timeout=5)
+            elapsed = time.monotonic() - t0
+            self.assertEqual(r.status, 200)
+            self.assertIn(b"requests_count_total{", r.body)
+            self.assertLess(elapsed, 1.0, "scrape took %.3f s behind 500 idle connections" % elapsed)
+            # and the idle ones are still open, neither refused nor dropped early.
+            idle[1].setblocking(False)
+            with self.assertRaises(BlockingIOError):
+                idle[1].recv(1)
+        finally:
+            for s in idle:
+                s.close()
     def test_99_budget_after_all(self):
         # Runs last (alphabetical): the whole run's log is within budget.
         self.assert_budget_and_one_per_window()
