@@ -139,15 +139,16 @@ response handle(const request_view& req, const handler_context& ctx, wall_clock:
     if (!read_only) return method_not_allowed("GET, HEAD");
     return text(200, "ok\n");
   }
-  const bool known = path == "/metrics" || path == "/-/ready" || path == "/readyz" || path == "/" ||
-                     path == "/-/reload";
-  if (!known) return text(404, "not found\n");
-
+  // Credentials before routing, as exporter-toolkit does: without them a
+  // client learns nothing, not even which paths exist.
   if (ctx.authorize && !ctx.authorize(req.authorization)) {
     auto r = text(401, "unauthorized\n");
     r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"cerebras-metrics-proxy\"");
     return r;
   }
+  const bool known = path == "/metrics" || path == "/-/ready" || path == "/readyz" || path == "/" ||
+                     path == "/-/reload";
+  if (!known) return text(404, "not found\n");
 
   if (path == "/-/reload") {
     if (req.verb != method::post) return method_not_allowed("POST");

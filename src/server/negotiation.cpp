@@ -52,6 +52,9 @@ void for_each_range(std::string_view header, F&& f) {
         auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), q);
         r.q = (ec == std::errc{} && p == value.data() + value.size() && q >= 0 && q <= 1) ? q : 0;
       } else if (iequals(key, "version")) {
+        // A quoted-string is allowed for any parameter (RFC 9110 5.6.6).
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+          value = value.substr(1, value.size() - 2);
         r.version = value;
       }
     }

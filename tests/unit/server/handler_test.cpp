@@ -304,6 +304,12 @@ TEST_F(HandlerWithAuth, ValidCredentialsOpenEverything) {
   EXPECT_EQ(reloads, 1);
 }
 
+TEST_F(HandlerWithAuth, UnknownPathsNeedCredentialsBeforeTheyAre404) {
+  EXPECT_EQ(get_as("/admin", "").status, 401u);
+  EXPECT_EQ(get_as("/admin", "Basic cHJvbTp3cm9uZw==").status, 401u);
+  EXPECT_EQ(get_as("/admin", "Basic cHJvbTpzZWNyZXQ=").status, 404u);
+}
+
 TEST_F(HandlerWithAuth, HealthyStaysOpen) {
   for (auto path : {"/-/healthy", "/healthz"}) {
     auto r = get_as(path, "");

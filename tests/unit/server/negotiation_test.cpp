@@ -47,6 +47,9 @@ INSTANTIATE_TEST_SUITE_P(
         // OpenMetrics alone, any spelling of case and blanks.
         format_case{"application/openmetrics-text", om},
         format_case{"APPLICATION/OpenMetrics-Text; Version=1.0.0", om},
+        // The version as a quoted-string; an unknown version is not OpenMetrics 1.0.
+        format_case{"application/openmetrics-text; version=\"1.0.0\",text/plain;q=0.5", om},
+        format_case{"application/openmetrics-text; version=\"2.0.0\",text/plain;q=0.5", text},
         format_case{"  application/openmetrics-text ; version=1.0.0 ; Q=0.9 ,text/plain;q=0.5", om},
         // Ranked below text, or refused.
         format_case{"application/openmetrics-text;q=0.4,text/plain;q=0.5", text},
