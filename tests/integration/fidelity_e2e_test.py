@@ -148,12 +148,15 @@ class _Setup:
     def must_be_stored(self, fetched, scrapes, at):
         """Windows whose snapshot was served while Prometheus scraped: fetched
         (200) at t, replaced by the next fetch at t_next (or still served at
-        `at`), with a scrape in [t + 1, t_next - 0.1]."""
+        `at`), with a scrape in [t + 0.5, t_next - 0.1]. The daemon publishes
+        milliseconds after the mock's answer, so 0.5 s is ample; a wider
+        margin made a window retried late in its slot (served ~2 s) look
+        unscrapeable at a 1 s scrape interval, and the test flaky."""
         out = set()
         fetched = sorted(fetched)
         for i, (t, w) in enumerate(fetched):
             t_next = fetched[i + 1][0] if i + 1 < len(fetched) else at
-            if any(t + 1.0 <= s <= t_next - 0.1 for s in scrapes):
+            if any(t + 0.5 <= s <= t_next - 0.1 for s in scrapes):
                 out.add(w)
         return out
 
