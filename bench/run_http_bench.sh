@@ -314,7 +314,8 @@ YAML
   pids+=("$daemon_pid")
   wait_for 10 grep -q 'listening on' "$pdir/daemon.log" || die "daemon did not start: $(tail -5 "$pdir/daemon.log")"
   daemon_url=http://127.0.0.1:$daemon_port/metrics
-  has_snapshot() { curl -fsS "$daemon_url" | grep -q '^requests_count_total'; }
+  # grep -c reads to the end: with -q, curl gets SIGPIPE on a large body and pipefail fails the probe.
+  has_snapshot() { curl -fsS "$daemon_url" | grep -c '^requests_count_total' >/dev/null; }
   wait_for $((interval + 15)) has_snapshot || die "no snapshot from the upstream: $(tail -5 "$pdir/daemon.log")"
   t_ready=$(now)
   sleep 1

@@ -5,7 +5,7 @@
 //
 //   bm_handle_metrics       routing + content negotiation (handler.cpp)
 //   bm_scrape_assemble      handle() + picking the view + self-metrics render
-//                           into a reused buffer (+ gzip_tail_writer::finish),
+//                           into a reused buffer (+ gzip_finish),
 //                           i.e. everything http_server.cpp does before the
 //                           write except formatting the response head
 //   bm_self_metrics_render  registry::render alone
@@ -131,7 +131,6 @@ void bm_scrape_assemble(benchmark::State& state) {
   const bool om_wanted = state.range(2) != 0;
   telemetry::registry metrics;
   fill_registry(metrics);
-  snapshot::gzip_tail_writer gzip_tail;
   std::string tail;
   std::string gz_tail;
   server::request_view req;
@@ -152,7 +151,7 @@ void bm_scrape_assemble(benchmark::State& state) {
     std::string_view body;
     std::string_view extra;
     if (resp.gzip) {
-      gzip_tail.finish(part.gzip, tail, gz_tail);
+      snapshot::gzip_finish(part.gzip, tail, gz_tail);
       body = part.gzip.bytes;
       extra = gz_tail;
     } else {
@@ -198,10 +197,9 @@ void bm_gzip_tail_finish(benchmark::State& state) {
   fill_registry(metrics);
   std::string tail;
   metrics.render(tail, false, wall_clock::now());
-  snapshot::gzip_tail_writer w;
   std::string out;
   for (auto _ : state) {
-    w.finish(view->text.gzip, tail, out);
+    snapshot::gzip_finish(view->text.gzip, tail, out);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * tail.size()));
@@ -210,9 +208,9 @@ void bm_gzip_tail_finish(benchmark::State& state) {
 }
 BENCHMARK(bm_gzip_tail_finish);
 
-// What gzip_tail_writer::finish would cost at other zlib settings (it uses
-// level 6, Z_DEFAULT_STRATEGY): raw deflate of the self-metrics tail with
-// Z_FINISH after deflateReset, as finish() does. Arg: level, or level 1 with
+// What deflating the self-metrics tail per scrape would cost instead of
+// gzip_finish's stored blocks (the measurement behind that choice): raw
+// deflate with Z_FINISH after deflateReset, at several zlib settings. Arg: level, or level 1 with
 // -2 Z_HUFFMAN_ONLY, -3 Z_RLE, -4 Z_FIXED. `out_bytes` is what the tail adds
 // on the wire (level 0: stored, i.e. the tail uncompressed).
 void bm_tail_deflate_setting(benchmark::State& state) {

@@ -176,7 +176,6 @@ struct http_server::impl {
   bool stopping = false;
   // Shared by all sessions: one thread, and each use completes before any
   // co_await, so no two sessions interleave on them.
-  snapshot::gzip_tail_writer gzip_tail;
   std::string self_metrics;
 
   asio::awaitable<void> accept_loop();
@@ -371,7 +370,7 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
       if (om) tail += "# EOF\n";
       const auto& part = om ? view->openmetrics : view->text;
       if (resp.gzip) {
-        gzip_tail.finish(part.gzip, tail, gz_tail);
+        snapshot::gzip_finish(part.gzip, tail, gz_tail);
         body = part.gzip.bytes;
       } else {
         body = part.plain;

@@ -1,5 +1,6 @@
 #include "cmp/snapshot/gzip.hpp"
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 
@@ -63,18 +64,23 @@ gzip_head gzip_begin(std::string_view body, int level) {
   return head;
 }
 
-gzip_tail_writer::gzip_tail_writer() {
-  if (deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, raw_deflate_bits, 8,
-                   Z_DEFAULT_STRATEGY) != Z_OK)
-    throw std::runtime_error("deflateInit2 failed");
-}
-
-gzip_tail_writer::~gzip_tail_writer() { deflateEnd(&z_); }
-
-void gzip_tail_writer::finish(const gzip_head& head, std::string_view tail, std::string& out) {
-  deflateReset(&z_);
+void gzip_finish(const gzip_head& head, std::string_view tail, std::string& out) {
+  // RFC 1951 3.2.4: the head ends byte-aligned (sync flush), so each stored
+  // block is one header byte (BFINAL, BTYPE=00), LEN and NLEN, then the bytes.
+  constexpr std::size_t max_block = 65535;
   out.clear();
-  deflate_all(z_, tail, Z_FINISH, out);
+  std::size_t done = 0;
+  do {
+    const std::size_t n = std::min(max_block, tail.size() - done);
+    const bool last = done + n == tail.size();
+    out.push_back(last ? '\x01' : '\x00');
+    for (unsigned v : {static_cast<unsigned>(n), static_cast<unsigned>(~n & 0xffffu)}) {
+      out.push_back(static_cast<char>(v & 0xff));
+      out.push_back(static_cast<char>((v >> 8) & 0xff));
+    }
+    out.append(tail.substr(done, n));
+    done += n;
+  } while (done < tail.size());
   const auto tail_crc = crc32_z(crc32(0, nullptr, 0), in_ptr(tail), tail.size());
   const auto crc = crc32_combine(head.crc, tail_crc, static_cast<z_off_t>(tail.size()));
   append_le32(out, static_cast<std::uint32_t>(crc));

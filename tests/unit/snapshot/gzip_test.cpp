@@ -17,14 +17,14 @@ std::string some_text(std::size_t n, unsigned seed) {
 }
 
 TEST(Gzip, HeadPlusTailIsOneValidGzipMemberOfBothParts) {
-  gzip_tail_writer writer;
   std::string tail_bytes;
+  // Tails past 65535 bytes take several stored blocks.
   for (std::size_t body_size : {0u, 1u, 100u, 70'000u, 1'000'000u}) {
-    for (std::size_t tail_size : {0u, 10u, 3000u}) {
+    for (std::size_t tail_size : {0u, 10u, 3000u, 65'535u, 65'536u, 140'000u}) {
       const auto body = some_text(body_size, 1);
       const auto tail = some_text(tail_size, 2);
       const auto head = gzip_begin(body);
-      writer.finish(head, tail, tail_bytes);
+      gzip_finish(head, tail, tail_bytes);
       const auto whole = head.bytes + tail_bytes;
       auto out = gzip_decompress(whole, 1u << 26);
       ASSERT_TRUE(out.has_value()) << body_size << "+" << tail_size;
@@ -33,14 +33,13 @@ TEST(Gzip, HeadPlusTailIsOneValidGzipMemberOfBothParts) {
   }
 }
 
-TEST(Gzip, TailWriterIsReusableAcrossHeads) {
-  gzip_tail_writer writer;
+TEST(Gzip, TailBufferIsReusableAcrossHeads) {
   std::string t;
   const auto a = gzip_begin("first body\n");
   const auto b = gzip_begin("second body\n");
-  writer.finish(a, "tail a\n", t);
+  gzip_finish(a, "tail a\n", t);
   EXPECT_EQ(gzip_decompress(a.bytes + t, 1000).value(), "first body\ntail a\n");
-  writer.finish(b, "tail b\n", t);
+  gzip_finish(b, "tail b\n", t);
   EXPECT_EQ(gzip_decompress(b.bytes + t, 1000).value(), "second body\ntail b\n");
 }
 

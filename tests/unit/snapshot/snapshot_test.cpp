@@ -52,9 +52,8 @@ std::shared_ptr<const snapshot> org(std::string name, wall_clock::time_point fet
 }
 
 std::string decode(const gzip_head& head) {
-  gzip_tail_writer w;
   std::string tail;
-  w.finish(head, "", tail);
+  gzip_finish(head, "", tail);
   return gzip_decompress(head.bytes + tail, 1u << 26).value();
 }
 
