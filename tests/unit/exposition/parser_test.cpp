@@ -8,17 +8,14 @@
 
 #include "../../../bench/cerebras_payload.hpp"
 #include "cmp/exposition/transform.hpp"
+#include "test_support.hpp"
 
 namespace cmp::exposition {
 namespace {
 
-constexpr double inf = std::numeric_limits<double>::infinity();
+using test_support::parse_ok;
 
-family_list parse_ok(std::string_view body) {
-  auto r = parse_text(body);
-  EXPECT_TRUE(r.has_value()) << "body: " << body << "\nerror: " << r.error().message();
-  return r.has_value() ? std::move(*r) : family_list{};
-}
+constexpr double inf = std::numeric_limits<double>::infinity();
 
 TEST(ParseText, EmptyBodyHasNoFamilies) {
   EXPECT_TRUE(parse_ok("").empty());

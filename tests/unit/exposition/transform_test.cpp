@@ -6,22 +6,14 @@
 #include <limits>
 
 #include "cmp/exposition/parser.hpp"
+#include "test_support.hpp"
 #include "cmp/exposition/writer.hpp"
 
 namespace cmp::exposition {
 namespace {
 
-family_list parse_ok(std::string_view body) {
-  auto r = parse_text(body);
-  EXPECT_TRUE(r.has_value()) << r.error().message();
-  return r.has_value() ? std::move(*r) : family_list{};
-}
-
-std::string text(const family_list& f) {
-  std::string out;
-  write_text(f, out);
-  return out;
-}
+using test_support::parse_ok;
+using test_support::text;
 
 TEST(AddLabels, AppendsInMapOrderAndExistingLabelsWin) {
   auto fams = parse_ok("m{env=\"upstream\",a=\"1\"} 1\nm{a=\"2\"} 2\nn 3\n");

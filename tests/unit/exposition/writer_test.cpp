@@ -15,10 +15,14 @@
 
 #include "../../../bench/cerebras_payload.hpp"
 #include "cmp/exposition/parser.hpp"
+#include "test_support.hpp"
 #include "cmp/exposition/transform.hpp"
 
 namespace cmp::exposition {
 namespace {
+
+using test_support::parse_ok;
+using test_support::text;
 
 const std::string data_dir = std::string(CMP_TEST_DATA_DIR) + "/exposition/";
 
@@ -31,18 +35,6 @@ std::string read_file(const std::string& path) {
 
 void write_file(const std::string& path, const std::string& body) {
   std::ofstream(path, std::ios::binary) << body;
-}
-
-family_list parse_ok(std::string_view body) {
-  auto r = parse_text(body);
-  EXPECT_TRUE(r.has_value()) << r.error().message();
-  return r.has_value() ? std::move(*r) : family_list{};
-}
-
-std::string text(const family_list& f) {
-  std::string out;
-  write_text(f, out);
-  return out;
 }
 
 std::string openmetrics(const family_list& f) {
