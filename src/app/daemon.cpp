@@ -1,5 +1,6 @@
 #include "cmp/app/daemon.hpp"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
@@ -263,6 +264,18 @@ class daemon {
     });
   }
 
+  // glibc keeps the freed buffers of a burst of connections (measured: 26 MiB
+  // after 1000 wrk connections closed); hand them back once the burst is
+  // over, i.e. open connections fell below half the peak seen since.
+  void release_memory_after_burst() {
+    const auto open = server_->open_connections();
+    if (connection_peak_ >= 16 && open * 2 < connection_peak_) {
+      malloc_trim(0);
+      connection_peak_ = open;
+    }
+    connection_peak_ = std::max(connection_peak_, open);
+  }
+
   void shutdown() {
     if (stopping_) return;
     stopping_ = true;
@@ -294,6 +307,7 @@ class daemon {
         for (const auto& u : config_.upstreams)
           metrics_.upstream(u.name).snapshot_served = store_.is_fresh(u.name, now);
         if (watchdog_enabled()) sd_notify(0, "WATCHDOG=1");
+        release_memory_after_burst();
       }
       schedule_tick();
     });
@@ -326,6 +340,7 @@ class daemon {
   std::uniform_real_distribution<double> jitter_{0.0, 1.0};
   bool stopping_ = false;
   std::chrono::steady_clock::time_point shutdown_started_{};
+  std::size_t connection_peak_ = 0;  // since the last malloc_trim
 };
 
 }  // namespace
