@@ -174,9 +174,6 @@ struct http_server::impl {
   }
   std::list<connection> connections;
   bool stopping = false;
-  // Shared by all sessions: one thread, and each use completes before any
-  // co_await, so no two sessions interleave on them.
-  std::string self_metrics;
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> refuse(tcp::socket socket);

@@ -1,5 +1,7 @@
 #include "cmp/snapshot/gzip.hpp"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <array>
 #include <stdexcept>

@@ -8,10 +8,7 @@
 // then only appends its small tail as a final (stored) block and writes the
 // gzip trailer, combining the CRCs. The result is one ordinary gzip member.
 
-#include <zlib.h>
-
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
