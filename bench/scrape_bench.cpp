@@ -4,11 +4,12 @@
 // parse_text and rendered once with render_view, as a poll would).
 //
 //   bm_handle_metrics       routing + content negotiation (handler.cpp)
-//   bm_scrape_assemble      handle() + picking the view + self-metrics render
-//                           into a reused buffer (+ gzip_finish),
-//                           i.e. everything http_server.cpp does before the
-//                           write except formatting the response head
-//   bm_self_metrics_render  registry::render alone
+//   bm_scrape_assemble      handle() + scrape_assembler (the view's bytes, the
+//                           cached stable self-metrics, the live ones rendered
+//                           into a reused buffer, + gzip_finish), i.e.
+//                           everything http_server.cpp does before the write
+//                           except formatting the response head
+//   bm_self_metrics_render  registry::render (all self-metrics) alone
 //   bm_tail_deflate_setting the tail's deflate at other zlib settings
 //   bm_gzip_begin           the per-poll compression of a body (MB/s of input)
 //   bm_render_view          the per-poll merge + render of both formats
@@ -31,6 +32,7 @@
 #include "cerebras_payload.hpp"
 #include "cmp/exposition/parser.hpp"
 #include "cmp/server/handler.hpp"
+#include "cmp/server/scrape_body.hpp"
 #include "cmp/snapshot/gzip.hpp"
 #include "cmp/snapshot/snapshot.hpp"
 #include "cmp/telemetry/registry.hpp"
@@ -85,14 +87,12 @@ std::shared_ptr<const snapshot::exposition_view> make_view(std::size_t endpoints
 // A registry shaped like a running daemon's with one upstream.
 void fill_registry(telemetry::registry& r) {
   auto& u = r.upstream("default");
-  for (int i = 0; i < 100; ++i) u.count_request("200");
-  u.count_request("429");
-  u.count_request("timeout");
-  for (int i = 0; i < 100; ++i) u.request_duration.observe(0.2 + 0.01 * i);
-  u.up = true;
-  u.last_success = wall_clock::now();
-  u.snapshot_fetched_at = u.last_success;
-  u.snapshot_served = true;
+  for (int i = 0; i < 100; ++i) u.count_request("200", 0.2 + 0.01 * i);
+  u.count_request("429", 0.1);
+  u.count_request("timeout", 5);
+  u.set_up(true, wall_clock::now());
+  u.snapshot_fetched_at = u.last_success();
+  u.set_snapshot_served(true);
   u.rate_limit_remaining = [](wall_clock::time_point) { return 5u; };
   r.count_scrape(200);
   r.count_scrape(401);
@@ -123,53 +123,37 @@ void bm_handle_metrics(benchmark::State& state) {
 }
 BENCHMARK(bm_handle_metrics);
 
-// Args: endpoints, gzip (0/1), openmetrics (0/1). Mirrors the /metrics branch
-// of http_server.cpp's serve().
+// Args: endpoints, gzip (0/1), openmetrics (0/1). What http_server.cpp's
+// serve() does for /metrics between parsing the request and formatting the
+// response head.
 void bm_scrape_assemble(benchmark::State& state) {
   const auto ctx = context_for(make_view(static_cast<std::size_t>(state.range(0))));
   const bool gzip = state.range(1) != 0;
   const bool om_wanted = state.range(2) != 0;
   telemetry::registry metrics;
   fill_registry(metrics);
-  std::string tail;
-  std::string gz_tail;
+  server::scrape_assembler assembler(metrics);
+  server::scrape_body body;
   server::request_view req;
   req.target = "/metrics";
   req.accept = om_wanted ? prometheus_accept : text_accept;
   req.accept_encoding = gzip ? "gzip, deflate" : "";
-  std::size_t bytes = 0;
   const auto scrape_once = [&] {
     const auto now = wall_clock::now();
     auto resp = server::handle(req, ctx, now);
-    auto view = ctx.view();
-    const bool om = resp.format == server::exposition_format::openmetrics;
     metrics.count_scrape(200);
-    tail.clear();
-    metrics.render(tail, om, now);
-    if (om) tail += "# EOF\n";
-    const auto& part = om ? view->openmetrics : view->text;
-    std::string_view body;
-    std::string_view extra;
-    if (resp.gzip) {
-      snapshot::gzip_finish(part.gzip, tail, gz_tail);
-      body = part.gzip.bytes;
-      extra = gz_tail;
-    } else {
-      body = part.plain;
-      extra = tail;
-    }
-    bytes = body.size() + extra.size();
-    benchmark::DoNotOptimize(body.data());
-    benchmark::DoNotOptimize(extra.data());
+    assembler.assemble(ctx.view(), resp.format, resp.gzip, now, body);
+    benchmark::DoNotOptimize(body.parts.data());
   };
-  // Warm-up: buffers reach their steady size, process metrics get cached.
+  // Warm-up: buffers reach their steady size, the stable self-metrics and
+  // process metrics get cached.
   scrape_once();
   const auto allocs0 = g_allocs.load();
   for (auto _ : state) scrape_once();
   state.counters["allocs"] = benchmark::Counter(static_cast<double>(g_allocs.load() - allocs0),
                                                 benchmark::Counter::kAvgIterations);
-  state.counters["response_bytes"] = static_cast<double>(bytes);
-  state.counters["tail_bytes"] = static_cast<double>(tail.size());
+  state.counters["response_bytes"] = static_cast<double>(body.size());
+  state.counters["live_bytes"] = static_cast<double>(body.live.size());
 }
 BENCHMARK(bm_scrape_assemble)
     ->ArgNames({"endpoints", "gzip", "om"})
@@ -196,7 +180,7 @@ void bm_gzip_tail_finish(benchmark::State& state) {
   telemetry::registry metrics;
   fill_registry(metrics);
   std::string tail;
-  metrics.render(tail, false, wall_clock::now());
+  metrics.render_live(tail, false, wall_clock::now());
   std::string out;
   for (auto _ : state) {
     snapshot::gzip_finish(view->text.gzip, tail, out);
@@ -208,7 +192,7 @@ void bm_gzip_tail_finish(benchmark::State& state) {
 }
 BENCHMARK(bm_gzip_tail_finish);
 
-// What deflating the self-metrics tail per scrape would cost instead of
+// What deflating the live self-metrics per scrape would cost instead of
 // gzip_finish's stored blocks (the measurement behind that choice): raw
 // deflate with Z_FINISH after deflateReset, at several zlib settings. Arg: level, or level 1 with
 // -2 Z_HUFFMAN_ONLY, -3 Z_RLE, -4 Z_FIXED. `out_bytes` is what the tail adds
@@ -217,7 +201,7 @@ void bm_tail_deflate_setting(benchmark::State& state) {
   telemetry::registry metrics;
   fill_registry(metrics);
   std::string tail;
-  metrics.render(tail, false, wall_clock::now());
+  metrics.render_live(tail, false, wall_clock::now());
   const int arg = static_cast<int>(state.range(0));
   const int level = arg < 0 ? 1 : arg;
   const int strategy = arg == -2 ? Z_HUFFMAN_ONLY : arg == -3 ? Z_RLE : arg == -4 ? Z_FIXED : Z_DEFAULT_STRATEGY;

@@ -305,7 +305,7 @@ class daemon {
         const auto now = wall_clock::now();
         store_.refresh(now);
         for (const auto& u : config_.upstreams)
-          metrics_.upstream(u.name).snapshot_served = store_.is_fresh(u.name, now);
+          metrics_.upstream(u.name).set_snapshot_served(store_.is_fresh(u.name, now));
         if (watchdog_enabled()) sd_notify(0, "WATCHDOG=1");
         release_memory_after_burst();
       }

@@ -44,14 +44,12 @@ void deflate_all(z_stream& z, std::string_view in, int flush, std::string& out) 
   out.resize(used);
 }
 
-}  // namespace
-
-gzip_head gzip_begin(std::string_view body, int level) {
+gzip_head deflate_sync(std::string_view body, int level, std::string prefix) {
   z_stream z{};
   if (deflateInit2(&z, level, Z_DEFLATED, raw_deflate_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
     throw std::runtime_error("deflateInit2 failed");
   gzip_head head;
-  head.bytes.assign(gzip_header.begin(), gzip_header.end());
+  head.bytes = std::move(prefix);
   try {
     deflate_all(z, body, Z_SYNC_FLUSH, head.bytes);
   } catch (...) {
@@ -66,9 +64,23 @@ gzip_head gzip_begin(std::string_view body, int level) {
   return head;
 }
 
+}  // namespace
+
+gzip_head gzip_begin(std::string_view body, int level) {
+  return deflate_sync(body, level, std::string(gzip_header.begin(), gzip_header.end()));
+}
+
+gzip_head gzip_piece(std::string_view body, int level) { return deflate_sync(body, level, {}); }
+
 void gzip_finish(const gzip_head& head, std::string_view tail, std::string& out) {
-  // RFC 1951 3.2.4: the head ends byte-aligned (sync flush), so each stored
-  // block is one header byte (BFINAL, BTYPE=00), LEN and NLEN, then the bytes.
+  gzip_finish(head, gzip_head{}, tail, out);
+}
+
+void gzip_finish(const gzip_head& head, const gzip_head& middle, std::string_view tail,
+                 std::string& out) {
+  // RFC 1951 3.2.4: what precedes ends byte-aligned (sync flush), so each
+  // stored block is one header byte (BFINAL, BTYPE=00), LEN and NLEN, then
+  // the bytes.
   constexpr std::size_t max_block = 65535;
   out.clear();
   std::size_t done = 0;
@@ -84,9 +96,10 @@ void gzip_finish(const gzip_head& head, std::string_view tail, std::string& out)
     done += n;
   } while (done < tail.size());
   const auto tail_crc = crc32_z(crc32(0, nullptr, 0), in_ptr(tail), tail.size());
-  const auto crc = crc32_combine(head.crc, tail_crc, static_cast<z_off_t>(tail.size()));
+  auto crc = crc32_combine(head.crc, middle.crc, static_cast<z_off_t>(middle.size));
+  crc = crc32_combine(crc, tail_crc, static_cast<z_off_t>(tail.size()));
   append_le32(out, static_cast<std::uint32_t>(crc));
-  append_le32(out, static_cast<std::uint32_t>((head.size + tail.size()) & 0xffffffffu));
+  append_le32(out, static_cast<std::uint32_t>((head.size + middle.size + tail.size()) & 0xffffffffu));
 }
 
 std::string gzip_compress(std::string_view body, int level) {

@@ -88,10 +88,35 @@ void histogram::observe(double seconds) noexcept {
   sum_ += seconds;
 }
 
-void upstream_metrics::count_request(std::string_view code) {
-  auto it = requests_by_code.find(code);
-  if (it == requests_by_code.end()) it = requests_by_code.emplace(std::string(code), 0).first;
+void upstream_metrics::count_request(std::string_view code, double seconds) {
+  auto it = requests_by_code_.find(code);
+  if (it == requests_by_code_.end()) it = requests_by_code_.emplace(std::string(code), 0).first;
   ++it->second;
+  request_duration_.observe(seconds);
+  ++generation_;
+}
+
+void upstream_metrics::count_parse_error() {
+  ++parse_errors_;
+  ++generation_;
+}
+
+void upstream_metrics::count_schema_change() {
+  ++schema_changes_;
+  ++generation_;
+}
+
+void upstream_metrics::set_up(bool up, wall_clock::time_point now) {
+  if (up == up_ && !up) return;
+  up_ = up;
+  if (up) last_success_ = now;
+  ++generation_;
+}
+
+void upstream_metrics::set_snapshot_served(bool served) {
+  if (served == snapshot_served_) return;
+  snapshot_served_ = served;
+  ++generation_;
 }
 
 registry::registry(wall_clock::time_point started) : reload_at_(started) {}
@@ -99,7 +124,8 @@ registry::registry(wall_clock::time_point started) : reload_at_(started) {}
 upstream_metrics& registry::upstream(std::string_view name) {
   for (auto& u : upstreams_)
     if (u->name == name) return *u;
-  return *upstreams_.emplace_back(std::make_unique<upstream_metrics>(std::string(name)));
+  ++generation_;
+  return *upstreams_.emplace_back(std::make_unique<upstream_metrics>(std::string(name), generation_));
 }
 
 const upstream_metrics* registry::find_upstream(std::string_view name) const {
@@ -109,9 +135,10 @@ const upstream_metrics* registry::find_upstream(std::string_view name) const {
 }
 
 void registry::retain_upstreams(const std::vector<std::string>& names) {
-  std::erase_if(upstreams_, [&](const auto& u) {
-    return std::find(names.begin(), names.end(), u->name) == names.end();
-  });
+  if (std::erase_if(upstreams_, [&](const auto& u) {
+        return std::find(names.begin(), names.end(), u->name) == names.end();
+      }) != 0)
+    ++generation_;
 }
 
 void registry::count_scrape(unsigned status) { ++scrapes_[status]; }
@@ -119,47 +146,45 @@ void registry::count_scrape(unsigned status) { ++scrapes_[status]; }
 void registry::set_reload_result(bool ok, wall_clock::time_point when) {
   reload_ok_ = ok;
   if (ok) reload_at_ = when;
+  ++generation_;
 }
 
 void registry::render(std::string& out, bool om, wall_clock::time_point now) {
+  render_stable(out, om);
+  render_live(out, om, now);
+}
+
+void registry::render_stable(std::string& out, bool om) const {
   family_writer w(out, om);
-  char code_buf[8];
 
   w.header("cerebras_proxy_upstream_requests_total", "counter",
            "Requests sent to the upstream, by HTTP status or failure kind "
            "(timeout, connect, tls, dns, protocol).");
   for (const auto& u : upstreams_)
-    for (const auto& [code, n] : u->requests_by_code)
+    for (const auto& [code, n] : u->requests_by_code())
       w.sample("cerebras_proxy_upstream_requests_total", {{"upstream", u->name}, {"code", code}}, n);
 
   w.header("cerebras_proxy_upstream_up", "gauge",
            "1 if the last upstream attempt gave a valid snapshot, else 0.");
   for (const auto& u : upstreams_)
-    w.sample("cerebras_proxy_upstream_up", {{"upstream", u->name}}, u->up ? 1.0 : 0.0);
+    w.sample("cerebras_proxy_upstream_up", {{"upstream", u->name}}, u->up() ? 1.0 : 0.0);
 
   w.header("cerebras_proxy_upstream_last_success_timestamp_seconds", "gauge",
            "Unix time of the last valid snapshot fetched from the upstream.");
   for (const auto& u : upstreams_)
-    if (u->last_success)
+    if (u->last_success())
       w.sample("cerebras_proxy_upstream_last_success_timestamp_seconds", {{"upstream", u->name}},
-               unix_seconds(*u->last_success));
-
-  w.header("cerebras_proxy_snapshot_age_seconds", "gauge",
-           "Age of the snapshot kept for the upstream (served while younger than max_staleness).");
-  for (const auto& u : upstreams_)
-    if (u->snapshot_fetched_at)
-      w.sample("cerebras_proxy_snapshot_age_seconds", {{"upstream", u->name}},
-               std::max(0.0, std::chrono::duration<double>(now - *u->snapshot_fetched_at).count()));
+               unix_seconds(*u->last_success()));
 
   w.header("cerebras_proxy_snapshot_served", "gauge",
            "1 while the upstream's snapshot is served on /metrics, 0 once it is stale or absent.");
   for (const auto& u : upstreams_)
-    w.sample("cerebras_proxy_snapshot_served", {{"upstream", u->name}}, u->snapshot_served ? 1.0 : 0.0);
+    w.sample("cerebras_proxy_snapshot_served", {{"upstream", u->name}}, u->snapshot_served() ? 1.0 : 0.0);
 
   w.header("cerebras_proxy_upstream_request_duration_seconds", "histogram",
            "Duration of upstream requests, connect to last byte.");
   for (const auto& u : upstreams_) {
-    const auto& h = u->request_duration;
+    const auto& h = u->request_duration();
     for (std::size_t i = 0; i < histogram::bounds.size(); ++i) {
       char le[24];
       auto r = std::to_chars(le, le + sizeof le, histogram::bounds[i]);
@@ -182,13 +207,35 @@ void registry::render(std::string& out, bool om, wall_clock::time_point now) {
   w.header("cerebras_proxy_upstream_parse_errors_total", "counter",
            "Upstream bodies rejected as invalid Prometheus text (the previous snapshot was kept).");
   for (const auto& u : upstreams_)
-    w.sample("cerebras_proxy_upstream_parse_errors_total", {{"upstream", u->name}}, u->parse_errors);
+    w.sample("cerebras_proxy_upstream_parse_errors_total", {{"upstream", u->name}}, u->parse_errors());
 
   w.header("cerebras_proxy_upstream_schema_changes_total", "counter",
            "Snapshots whose metric families or label names differ from the previous snapshot's.");
   for (const auto& u : upstreams_)
     w.sample("cerebras_proxy_upstream_schema_changes_total", {{"upstream", u->name}},
-             u->schema_changes);
+             u->schema_changes());
+
+  w.header("cerebras_proxy_config_last_reload_successful", "gauge",
+           "1 if the last configuration reload succeeded, else 0.");
+  w.sample("cerebras_proxy_config_last_reload_successful", {}, reload_ok_ ? 1.0 : 0.0);
+  w.header("cerebras_proxy_config_last_reload_success_timestamp_seconds", "gauge",
+           "Unix time of the last successful configuration load.");
+  w.sample("cerebras_proxy_config_last_reload_success_timestamp_seconds", {}, unix_seconds(reload_at_));
+
+  w.header("cerebras_proxy_build_info", "gauge", "Build information; always 1.");
+  w.sample("cerebras_proxy_build_info", {{"version", CMP_VERSION}, {"revision", CMP_REVISION}}, 1.0);
+}
+
+void registry::render_live(std::string& out, bool om, wall_clock::time_point now) {
+  family_writer w(out, om);
+  char code_buf[8];
+
+  w.header("cerebras_proxy_snapshot_age_seconds", "gauge",
+           "Age of the snapshot kept for the upstream (served while younger than max_staleness).");
+  for (const auto& u : upstreams_)
+    if (u->snapshot_fetched_at)
+      w.sample("cerebras_proxy_snapshot_age_seconds", {{"upstream", u->name}},
+               std::max(0.0, std::chrono::duration<double>(now - *u->snapshot_fetched_at).count()));
 
   w.header("cerebras_proxy_rate_limit_remaining", "gauge",
            "Upstream requests still allowed in the current sliding rate-limit window.");
@@ -209,16 +256,6 @@ void registry::render(std::string& out, bool om, wall_clock::time_point now) {
   w.header("cerebras_proxy_http_connections_refused_total", "counter",
            "Connections refused because the listener was at its connection cap.");
   w.sample("cerebras_proxy_http_connections_refused_total", {}, connections_refused_);
-
-  w.header("cerebras_proxy_config_last_reload_successful", "gauge",
-           "1 if the last configuration reload succeeded, else 0.");
-  w.sample("cerebras_proxy_config_last_reload_successful", {}, reload_ok_ ? 1.0 : 0.0);
-  w.header("cerebras_proxy_config_last_reload_success_timestamp_seconds", "gauge",
-           "Unix time of the last successful configuration load.");
-  w.sample("cerebras_proxy_config_last_reload_success_timestamp_seconds", {}, unix_seconds(reload_at_));
-
-  w.header("cerebras_proxy_build_info", "gauge", "Build information; always 1.");
-  w.sample("cerebras_proxy_build_info", {{"version", CMP_VERSION}, {"revision", CMP_REVISION}}, 1.0);
 
   const auto& p = process_.sample(std::chrono::steady_clock::now());
   w.header("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");

@@ -165,7 +165,7 @@ bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
   auto parsed = exposition::parse_text(body);
   if (!parsed) {
     if (!restored) {
-      ++metrics_.parse_errors;
+      metrics_.count_parse_error();
       report("parse", "invalid exposition text from upstream: " + parsed.error().message(), true);
     } else {
       ctx_.log->warn("upstream={} stored snapshot is not valid exposition text: {}", cfg_.name,
@@ -180,7 +180,7 @@ bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
   snap->window_end = window_end;
   auto schema = schema_of(snap->families);
   if (schema_ && *schema_ != schema && !restored) {
-    ++metrics_.schema_changes;
+    metrics_.count_schema_change();
     ctx_.log->info("upstream={} metric families or label names changed ({} -> {} names)", cfg_.name,
                    schema_->size(), schema.size());
   }
@@ -214,7 +214,7 @@ bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
 
   metrics_.snapshot_fetched_at = fetched_at;
   ctx_.store.publish(std::move(snap), wall_clock::now());
-  metrics_.snapshot_served = ctx_.store.is_fresh(cfg_.name, wall_clock::now());
+  metrics_.set_snapshot_served(ctx_.store.is_fresh(cfg_.name, wall_clock::now()));
   return true;
 }
 
@@ -297,13 +297,11 @@ asio::awaitable<void> poller::run() {
     auto result = co_await fetch(request_);
     if (stopping_) break;
     now = wall_clock::now();
-    metrics_.count_request(result.code);
-    metrics_.request_duration.observe(std::chrono::duration<double>(result.elapsed).count());
+    metrics_.count_request(result.code, std::chrono::duration<double>(result.elapsed).count());
     auto outcome = classify(result, now);
     if (outcome.what == poll_outcome::kind::success) {
       if (publish(result.body, now, window_end, false)) {
-        metrics_.up = true;
-        metrics_.last_success = now;
+        metrics_.set_up(true, now);
         last_error_.clear();
         if (!last_report_kind_.empty()) report("", "upstream recovered", false);
         last_report_kind_.clear();
@@ -314,10 +312,10 @@ asio::awaitable<void> poller::run() {
         }
       } else {
         outcome.what = poll_outcome::kind::retryable;
-        metrics_.up = false;
+        metrics_.set_up(false, now);
       }
     } else {
-      metrics_.up = false;
+      metrics_.set_up(false, now);
     }
     planner_.on_result(now, outcome, ctx_.jitter());
   }
@@ -327,8 +325,8 @@ server::upstream_status poller::status(wall_clock::time_point now) const {
   server::upstream_status s;
   s.name = cfg_.name;
   s.url = cfg_.url;
-  s.up = metrics_.up;
-  s.last_success = metrics_.last_success;
+  s.up = metrics_.up();
+  s.last_success = metrics_.last_success();
   if (auto snap = ctx_.store.latest(cfg_.name)) s.snapshot_fetched_at = snap->fetched_at;
   s.max_staleness = cfg_.max_staleness;
   s.budget_left = ledger_->remaining(now);

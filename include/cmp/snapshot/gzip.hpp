@@ -24,6 +24,12 @@ struct gzip_head {
 // Compresses `body` into a head that gzip_finish can complete.
 [[nodiscard]] gzip_head gzip_begin(std::string_view body, int level = 6);
 
+// Compresses `body` into deflate blocks (no gzip header) that can follow
+// any head in the same member: compressed on its own, it refers to nothing
+// before it, so one piece serves every head (the self-metrics that change
+// only on events, behind whichever snapshot is current).
+[[nodiscard]] gzip_head gzip_piece(std::string_view body, int level = 6);
+
 // Replaces `out` with the bytes that follow head.bytes: `tail` as stored
 // (uncompressed) deflate blocks, the last one final, then the gzip trailer
 // for head + tail. Stored, not deflated: compressing the few KiB of
@@ -31,6 +37,9 @@ struct gzip_head {
 // a gzip scrape's CPU, for ~4 KiB less on the wire; this is a memcpy and a
 // CRC (bench/scrape_bench.cpp, bm_gzip_tail_finish). No state: reentrant.
 void gzip_finish(const gzip_head& head, std::string_view tail, std::string& out);
+// The same for head.bytes + middle.bytes (a gzip_piece) followed by `tail`.
+void gzip_finish(const gzip_head& head, const gzip_head& middle, std::string_view tail,
+                 std::string& out);
 
 // One-shot gzip (the mock upstream and tests use it).
 [[nodiscard]] std::string gzip_compress(std::string_view body, int level = 6);

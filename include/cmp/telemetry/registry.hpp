@@ -40,20 +40,45 @@ class histogram {
   double sum_ = 0;
 };
 
-struct upstream_metrics {
-  explicit upstream_metrics(std::string n) : name(std::move(n)) {}
-  std::string name;
-  std::map<std::string, std::uint64_t, std::less<>> requests_by_code;  // "200", "timeout", ...
-  histogram request_duration;
-  std::uint64_t parse_errors = 0;
-  std::uint64_t schema_changes = 0;
-  bool up = false;
-  std::optional<wall_clock::time_point> last_success;
+// One upstream's metrics. What the stable part of the rendering shows (see
+// registry::render_stable) changes only through the methods, each of which
+// bumps the registry's generation; the public fields are read per scrape.
+class upstream_metrics {
+ public:
+  upstream_metrics(std::string n, std::uint64_t& generation) : name(std::move(n)), generation_(generation) {}
+
+  const std::string name;
   std::optional<wall_clock::time_point> snapshot_fetched_at;  // of the snapshot being kept
-  bool snapshot_served = false;  // false once older than max_staleness
   std::function<std::uint32_t(wall_clock::time_point)> rate_limit_remaining;
 
-  void count_request(std::string_view code);
+  // One finished request: its code ("200", "timeout", ...) and duration.
+  void count_request(std::string_view code, double seconds);
+  void count_parse_error();
+  void count_schema_change();
+  // The outcome of an attempt; a success also sets the last-success time.
+  void set_up(bool up, wall_clock::time_point now);
+  // false once the snapshot is older than max_staleness.
+  void set_snapshot_served(bool served);
+
+  [[nodiscard]] const std::map<std::string, std::uint64_t, std::less<>>& requests_by_code() const {
+    return requests_by_code_;
+  }
+  [[nodiscard]] const histogram& request_duration() const { return request_duration_; }
+  [[nodiscard]] std::uint64_t parse_errors() const { return parse_errors_; }
+  [[nodiscard]] std::uint64_t schema_changes() const { return schema_changes_; }
+  [[nodiscard]] bool up() const { return up_; }
+  [[nodiscard]] std::optional<wall_clock::time_point> last_success() const { return last_success_; }
+  [[nodiscard]] bool snapshot_served() const { return snapshot_served_; }
+
+ private:
+  std::uint64_t& generation_;
+  std::map<std::string, std::uint64_t, std::less<>> requests_by_code_;
+  histogram request_duration_;
+  std::uint64_t parse_errors_ = 0;
+  std::uint64_t schema_changes_ = 0;
+  bool up_ = false;
+  std::optional<wall_clock::time_point> last_success_;
+  bool snapshot_served_ = false;
 };
 
 class registry {
@@ -76,10 +101,20 @@ class registry {
   void set_open_connections(std::uint64_t n) { open_connections_ = n; }
 
   // Appends the self-metrics in text 0.0.4 or OpenMetrics form (the latter
-  // without `# EOF`).
+  // without `# EOF`): render_stable() then render_live().
   void render(std::string& out, bool openmetrics, wall_clock::time_point now);
 
+  // The self-metrics in two parts, so that a scrape renders only what can
+  // differ from the last one. Stable: families that change on events (a
+  // poll, a reload), with stable_generation() changing whenever this output
+  // would. Live: what depends on the time or on the scrapes themselves
+  // (ages, remaining budget, scrape and connection counts, process_*).
+  void render_stable(std::string& out, bool openmetrics) const;
+  void render_live(std::string& out, bool openmetrics, wall_clock::time_point now);
+  [[nodiscard]] std::uint64_t stable_generation() const noexcept { return generation_; }
+
  private:
+  std::uint64_t generation_ = 0;
   std::vector<std::unique_ptr<upstream_metrics>> upstreams_;
   std::map<unsigned, std::uint64_t> scrapes_;
   bool reload_ok_ = true;

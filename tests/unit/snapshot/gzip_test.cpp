@@ -33,6 +33,26 @@ TEST(Gzip, HeadPlusTailIsOneValidGzipMemberOfBothParts) {
   }
 }
 
+// The cached self-metrics: one piece behind whichever head is current. The
+// piece repeats text of the heads, which it must not refer back to.
+TEST(Gzip, OnePieceFollowsAnyHead) {
+  std::string tail_bytes;
+  for (std::size_t piece_size : {0u, 1u, 4000u, 200'000u}) {
+    const auto piece_text = some_text(piece_size, 1);
+    const auto piece = gzip_piece(piece_text);
+    EXPECT_EQ(piece.size, piece_size);
+    for (std::size_t body_size : {0u, 5000u, 300'000u}) {
+      const auto body = some_text(body_size, 1);
+      const auto head = gzip_begin(body);
+      const auto tail = some_text(900, 4);
+      gzip_finish(head, piece, tail, tail_bytes);
+      auto out = gzip_decompress(head.bytes + piece.bytes + tail_bytes, 1u << 26);
+      ASSERT_TRUE(out.has_value()) << body_size << "+" << piece_size;
+      EXPECT_EQ(*out, body + piece_text + tail);
+    }
+  }
+}
+
 TEST(Gzip, TailBufferIsReusableAcrossHeads) {
   std::string t;
   const auto a = gzip_begin("first body\n");

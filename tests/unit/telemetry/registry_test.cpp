@@ -1,5 +1,10 @@
 #include "cmp/telemetry/registry.hpp"
 
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -15,14 +20,12 @@ const wall_clock::time_point t0 = wall_clock::time_point(std::chrono::seconds(17
 TEST(Registry, RendersEveryContractNameWithUpstreamLabels) {
   registry r(t0);
   auto& u = r.upstream("org-a");
-  u.count_request("200");
-  u.count_request("200");
-  u.count_request("timeout");
-  u.up = true;
-  u.last_success = t0 + 5s;
+  u.count_request("200", 0.3);
+  u.count_request("200", 2);
+  u.count_request("timeout", 5);
+  u.set_up(true, t0 + 5s);
   u.snapshot_fetched_at = t0 + 5s;
   u.rate_limit_remaining = [](wall_clock::time_point) { return 4u; };
-  u.request_duration.observe(0.3);
   r.count_scrape(200);
   std::string out;
   r.render(out, false, t0 + 35s);
@@ -35,7 +38,10 @@ TEST(Registry, RendersEveryContractNameWithUpstreamLabels) {
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_request_duration_seconds_bucket{upstream=\"org-a\",le=\"0.25\"} 0\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_request_duration_seconds_bucket{upstream=\"org-a\",le=\"0.5\"} 1\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_request_duration_seconds_bucket{upstream=\"org-a\",le=\"1.0\"} 1\n"));
-  EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_request_duration_seconds_bucket{upstream=\"org-a\",le=\"+Inf\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_request_duration_seconds_bucket{upstream=\"org-a\",le=\"+Inf\"} 3\n"));
+  EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_request_duration_seconds_bucket{upstream=\"org-a\",le=\"2.5\"} 2\n"));
+  EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_request_duration_seconds_sum{upstream=\"org-a\"} 7.3\n"));
+  EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_request_duration_seconds_count{upstream=\"org-a\"} 3\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_parse_errors_total{upstream=\"org-a\"} 0\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_scrapes_total{code=\"200\"} 1\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_build_info{version=\"" CMP_VERSION "\",revision=\""));
@@ -46,7 +52,7 @@ TEST(Registry, RendersEveryContractNameWithUpstreamLabels) {
 
 TEST(Registry, OpenMetricsNamesCounterFamiliesWithoutTotal) {
   registry r(t0);
-  r.upstream("a").count_request("503");
+  r.upstream("a").count_request("503", 0.1);
   std::string out;
   r.render(out, true, t0);
   EXPECT_THAT(out, HasSubstr("# TYPE cerebras_proxy_upstream_requests counter\n"));
@@ -77,6 +83,72 @@ TEST(Registry, ReloadFailureIsVisibleAndKeepsLastSuccessTime) {
   r.render(out, false, t0 + 10s);
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_config_last_reload_successful 0\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_config_last_reload_success_timestamp_seconds 1795608000\n"));
+}
+
+std::string stable_text(const registry& r, bool om = false) {
+  std::string out;
+  r.render_stable(out, om);
+  return out;
+}
+
+TEST(Registry, RenderIsTheStablePartThenTheLivePart) {
+  registry r(t0);
+  auto& u = r.upstream("a");
+  u.count_request("200", 0.2);
+  u.snapshot_fetched_at = t0;
+  for (bool om : {false, true}) {
+    std::string whole, parts;
+    r.render(whole, om, t0 + 3s);
+    r.render_stable(parts, om);
+    r.render_live(parts, om, t0 + 3s);
+    // process_* are sampled once a second, so both calls see the same values.
+    EXPECT_EQ(whole, parts);
+  }
+  const auto stable = stable_text(r);
+  EXPECT_THAT(stable, HasSubstr("cerebras_proxy_upstream_requests_total{upstream=\"a\",code=\"200\"} 1\n"));
+  EXPECT_THAT(stable, Not(HasSubstr("snapshot_age")));
+  EXPECT_THAT(stable, Not(HasSubstr("scrapes_total")));
+  EXPECT_THAT(stable, Not(HasSubstr("process_")));
+}
+
+// Every change that shows in the stable part moves the generation (or a
+// cached rendering would serve old values); changes that only show in the
+// live part leave it alone (or the cache would be rebuilt per scrape).
+TEST(Registry, StableGenerationMovesExactlyWhenTheStablePartChanges) {
+  registry r(t0);
+  auto& a = r.upstream("a");
+  const std::vector<std::pair<std::string, std::function<void()>>> steps = {
+      {"request", [&] { a.count_request("200", 0.4); }},
+      {"same code again", [&] { a.count_request("200", 0.4); }},
+      {"new code", [&] { a.count_request("timeout", 5); }},
+      {"up", [&] { a.set_up(true, t0 + 1s); }},
+      {"up again, later", [&] { a.set_up(true, t0 + 61s); }},
+      {"down", [&] { a.set_up(false, t0 + 62s); }},
+      {"down again", [&] { a.set_up(false, t0 + 63s); }},
+      {"served", [&] { a.set_snapshot_served(true); }},
+      {"served again", [&] { a.set_snapshot_served(true); }},
+      {"not served", [&] { a.set_snapshot_served(false); }},
+      {"parse error", [&] { a.count_parse_error(); }},
+      {"schema change", [&] { a.count_schema_change(); }},
+      {"reload failed", [&] { r.set_reload_result(false, t0 + 70s); }},
+      {"reload ok", [&] { r.set_reload_result(true, t0 + 80s); }},
+      {"new upstream", [&] { r.upstream("b"); }},
+      {"existing upstream", [&] { r.upstream("a"); }},
+      {"retain all", [&] { r.retain_upstreams({"a", "b"}); }},
+      {"drop one", [&] { r.retain_upstreams({"a"}); }},
+      {"scrape", [&] { r.count_scrape(200); }},
+      {"connections", [&] { r.set_open_connections(7); }},
+      {"refused", [&] { r.count_connection_refused(); }},
+      {"snapshot time", [&] { r.upstream("a").snapshot_fetched_at = t0 + 90s; }},
+  };
+  for (const auto& [what, step] : steps) {
+    const auto before_gen = r.stable_generation();
+    const auto before = stable_text(r);
+    step();
+    const bool changed = stable_text(r) != before;
+    EXPECT_EQ(r.stable_generation() != before_gen, changed) << what << ": the stable text "
+                                                           << (changed ? "changed" : "did not change");
+  }
 }
 
 TEST(ProcessMetrics, ReadsPlausibleValues) {

@@ -1,0 +1,66 @@
+#pragma once
+// The body of a /metrics answer, without I/O, as up to three byte ranges for
+// one scatter write:
+//   1. the upstream series of the current view (rendered and compressed once
+//      per poll),
+//   2. the daemon's stable self-metrics (rendered and compressed once per
+//      change: telemetry::registry::render_stable),
+//   3. its live self-metrics, rendered for this scrape (with the gzip
+//      trailer when compressed).
+// A gzip body is one gzip member: 1 and 2 end on sync flushes and 3 is
+// stored blocks (snapshot::gzip_finish). Runs on the io_context thread; not
+// thread-safe.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cmp/server/negotiation.hpp"
+#include "cmp/snapshot/snapshot.hpp"
+#include "cmp/telemetry/registry.hpp"
+
+namespace cmp::server {
+
+// The stable self-metrics in one format, plain and compressed.
+struct stable_self_metrics {
+  std::string plain;
+  snapshot::gzip_head gzip;
+};
+
+// One connection's scrape buffers, reused from scrape to scrape (no
+// allocation once grown). `parts` stay valid until the next assemble() into
+// the same object: it holds the view and the stable part they point into,
+// so a new poll or a changed stable part cannot free them mid-write.
+struct scrape_body {
+  std::shared_ptr<const snapshot::exposition_view> view;
+  std::shared_ptr<const stable_self_metrics> stable;
+  std::string live;
+  std::string gzip_tail;
+  std::array<std::string_view, 3> parts;
+
+  [[nodiscard]] std::size_t size() const noexcept {
+    return parts[0].size() + parts[1].size() + parts[2].size();
+  }
+};
+
+class scrape_assembler {
+ public:
+  explicit scrape_assembler(telemetry::registry& metrics) : metrics_(metrics) {}
+
+  void assemble(std::shared_ptr<const snapshot::exposition_view> view, exposition_format format,
+                bool gzip, telemetry::wall_clock::time_point now, scrape_body& out);
+
+ private:
+  struct cached {
+    std::shared_ptr<const stable_self_metrics> part;
+    std::uint64_t generation = 0;
+  };
+  const std::shared_ptr<const stable_self_metrics>& stable(bool openmetrics);
+
+  telemetry::registry& metrics_;
+  std::array<cached, 2> stable_;  // text, OpenMetrics
+};
+
+}  // namespace cmp::server

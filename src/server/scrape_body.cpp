@@ -1,0 +1,37 @@
+#include "cmp/server/scrape_body.hpp"
+
+namespace cmp::server {
+
+const std::shared_ptr<const stable_self_metrics>& scrape_assembler::stable(bool om) {
+  auto& c = stable_[om ? 1 : 0];
+  if (!c.part || c.generation != metrics_.stable_generation()) {
+    // A new object, not an update in place: writes in flight still point
+    // into the old one (scrape_body::stable keeps it alive).
+    auto part = std::make_shared<stable_self_metrics>();
+    metrics_.render_stable(part->plain, om);
+    part->gzip = snapshot::gzip_piece(part->plain);
+    c.part = std::move(part);
+    c.generation = metrics_.stable_generation();
+  }
+  return c.part;
+}
+
+void scrape_assembler::assemble(std::shared_ptr<const snapshot::exposition_view> view,
+                                exposition_format format, bool gzip,
+                                telemetry::wall_clock::time_point now, scrape_body& out) {
+  const bool om = format == exposition_format::openmetrics;
+  out.view = std::move(view);
+  out.stable = stable(om);
+  out.live.clear();
+  metrics_.render_live(out.live, om, now);
+  if (om) out.live += "# EOF\n";
+  const auto& upstream = om ? out.view->openmetrics : out.view->text;
+  if (gzip) {
+    snapshot::gzip_finish(upstream.gzip, out.stable->gzip, out.live, out.gzip_tail);
+    out.parts = {upstream.gzip.bytes, out.stable->gzip.bytes, out.gzip_tail};
+  } else {
+    out.parts = {upstream.plain, out.stable->plain, out.live};
+  }
+}
+
+}  // namespace cmp::server
