@@ -433,6 +433,7 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
     tcp.expires_after(options.write_timeout);
     auto [wec, written] = co_await asio::async_write(
         stream, std::span<const asio::const_buffer>(buffers.data(), n_buffers), whole_response, nothrow);
+    scrape.release();
     conn.busy = false;
     if (wec || !keep_alive) break;
   }

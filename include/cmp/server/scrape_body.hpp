@@ -43,6 +43,13 @@ struct scrape_body {
   [[nodiscard]] std::size_t size() const noexcept {
     return parts[0].size() + parts[1].size() + parts[2].size();
   }
+  // Once written: an idle keep-alive connection must not keep an old view
+  // (up to four copies of the body) alive until its next scrape.
+  void release() noexcept {
+    view.reset();
+    stable.reset();
+    parts = {};
+  }
 };
 
 class scrape_assembler {

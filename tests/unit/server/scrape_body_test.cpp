@@ -116,12 +116,20 @@ TEST_F(ScrapeBody, AStableChangeLeavesEarlierBodiesIntact) {
   }
 }
 
-TEST_F(ScrapeBody, KeepsTheViewItWasAssembledFrom) {
+TEST_F(ScrapeBody, KeepsTheViewItWasAssembledFromUntilReleased) {
   scrape_body b;
-  assembler.assemble(make_view(), exposition_format::openmetrics, false, t0, b);
-  ASSERT_NE(b.view, nullptr);
+  std::weak_ptr<const snapshot::exposition_view> held;
+  {
+    auto v = make_view();
+    held = v;
+    assembler.assemble(std::move(v), exposition_format::openmetrics, false, t0, b);
+  }
+  EXPECT_FALSE(held.expired());
   EXPECT_THAT(std::string(b.parts[0]), StartsWith("# TYPE requests_count_total gauge\n"));
   EXPECT_THAT(joined(b), EndsWith("\n# EOF\n"));
+  b.release();
+  EXPECT_TRUE(held.expired());
+  EXPECT_EQ(b.size(), 0u);
 }
 
 }  // namespace
