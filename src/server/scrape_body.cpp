@@ -2,7 +2,7 @@
 
 namespace cmp::server {
 
-const std::shared_ptr<const stable_self_metrics>& scrape_assembler::stable(bool om) {
+scrape_assembler::cached& scrape_assembler::stable(bool om) {
   auto& c = stable_[om ? 1 : 0];
   if (!c.part || c.generation != metrics_.stable_generation()) {
     // A new object, not an update in place: writes in flight still point
@@ -12,22 +12,30 @@ const std::shared_ptr<const stable_self_metrics>& scrape_assembler::stable(bool 
     part->gzip = snapshot::gzip_piece(part->plain);
     c.part = std::move(part);
     c.generation = metrics_.stable_generation();
+    c.sum_of.reset();
   }
-  return c.part;
+  return c;
 }
 
 void scrape_assembler::assemble(std::shared_ptr<const snapshot::exposition_view> view,
                                 exposition_format format, bool gzip,
                                 telemetry::wall_clock::time_point now, scrape_body& out) {
   const bool om = format == exposition_format::openmetrics;
+  auto& cache = stable(om);
   out.view = std::move(view);
-  out.stable = stable(om);
+  out.stable = cache.part;
   out.live.clear();
   metrics_.render_live(out.live, om, now);
   if (om) out.live += "# EOF\n";
   const auto& upstream = om ? out.view->openmetrics : out.view->text;
   if (gzip) {
-    snapshot::gzip_finish(upstream.gzip, out.stable->gzip, out.live, out.gzip_tail);
+    const bool same_view = !cache.sum_of.owner_before(out.view) &&
+                           !out.view.owner_before(cache.sum_of) && !cache.sum_of.expired();
+    if (!same_view) {
+      cache.sum = snapshot::gzip_sum_of(upstream.gzip, out.stable->gzip);
+      cache.sum_of = out.view;
+    }
+    snapshot::gzip_finish(cache.sum, out.live, out.gzip_tail);
     out.parts = {upstream.gzip.bytes, out.stable->gzip.bytes, out.gzip_tail};
   } else {
     out.parts = {upstream.plain, out.stable->plain, out.live};

@@ -73,11 +73,15 @@ gzip_head gzip_begin(std::string_view body, int level) {
 gzip_head gzip_piece(std::string_view body, int level) { return deflate_sync(body, level, {}); }
 
 void gzip_finish(const gzip_head& head, std::string_view tail, std::string& out) {
-  gzip_finish(head, gzip_head{}, tail, out);
+  gzip_finish(gzip_sum{head.crc, head.size}, tail, out);
 }
 
-void gzip_finish(const gzip_head& head, const gzip_head& middle, std::string_view tail,
-                 std::string& out) {
+gzip_sum gzip_sum_of(const gzip_head& head, const gzip_head& piece) {
+  const auto crc = crc32_combine(head.crc, piece.crc, static_cast<z_off_t>(piece.size));
+  return {static_cast<std::uint32_t>(crc), head.size + piece.size};
+}
+
+void gzip_finish(gzip_sum before, std::string_view tail, std::string& out) {
   // RFC 1951 3.2.4: what precedes ends byte-aligned (sync flush), so each
   // stored block is one header byte (BFINAL, BTYPE=00), LEN and NLEN, then
   // the bytes.
@@ -95,11 +99,10 @@ void gzip_finish(const gzip_head& head, const gzip_head& middle, std::string_vie
     out.append(tail.substr(done, n));
     done += n;
   } while (done < tail.size());
-  const auto tail_crc = crc32_z(crc32(0, nullptr, 0), in_ptr(tail), tail.size());
-  auto crc = crc32_combine(head.crc, middle.crc, static_cast<z_off_t>(middle.size));
-  crc = crc32_combine(crc, tail_crc, static_cast<z_off_t>(tail.size()));
+  // A CRC continues over more data; no combine needed for the tail.
+  const auto crc = crc32_z(before.crc, in_ptr(tail), tail.size());
   append_le32(out, static_cast<std::uint32_t>(crc));
-  append_le32(out, static_cast<std::uint32_t>((head.size + middle.size + tail.size()) & 0xffffffffu));
+  append_le32(out, static_cast<std::uint32_t>((before.size + tail.size()) & 0xffffffffu));
 }
 
 std::string gzip_compress(std::string_view body, int level) {

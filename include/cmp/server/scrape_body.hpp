@@ -63,8 +63,13 @@ class scrape_assembler {
   struct cached {
     std::shared_ptr<const stable_self_metrics> part;
     std::uint64_t generation = 0;
+    // CRC and length of the view's gzip head + part's gzip, for the view
+    // that `sum_of` points to. A weak_ptr, not an address: a new view may
+    // be allocated where a freed one was.
+    std::weak_ptr<const snapshot::exposition_view> sum_of;
+    snapshot::gzip_sum sum;
   };
-  const std::shared_ptr<const stable_self_metrics>& stable(bool openmetrics);
+  cached& stable(bool openmetrics);
 
   telemetry::registry& metrics_;
   std::array<cached, 2> stable_;  // text, OpenMetrics

@@ -37,9 +37,17 @@ struct gzip_head {
 // a gzip scrape's CPU, for ~4 KiB less on the wire; this is a memcpy and a
 // CRC (bench/scrape_bench.cpp, bm_gzip_tail_finish). No state: reentrant.
 void gzip_finish(const gzip_head& head, std::string_view tail, std::string& out);
-// The same for head.bytes + middle.bytes (a gzip_piece) followed by `tail`.
-void gzip_finish(const gzip_head& head, const gzip_head& middle, std::string_view tail,
-                 std::string& out);
+
+// CRC-32 and length of the uncompressed data before a tail.
+struct gzip_sum {
+  std::uint32_t crc = 0;
+  std::uint64_t size = 0;
+};
+// Of head followed by piece (a gzip_piece). Combining CRCs is not free (~0.2
+// us, 4 % of a gzip scrape): callers cache it for a pair they serve often.
+[[nodiscard]] gzip_sum gzip_sum_of(const gzip_head& head, const gzip_head& piece);
+// gzip_finish for a tail that follows data summed up in `before`.
+void gzip_finish(gzip_sum before, std::string_view tail, std::string& out);
 
 // One-shot gzip (the mock upstream and tests use it).
 [[nodiscard]] std::string gzip_compress(std::string_view body, int level = 6);

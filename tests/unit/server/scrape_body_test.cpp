@@ -76,6 +76,26 @@ TEST_F(ScrapeBody, GzipDecodesToThePlainBody) {
   }
 }
 
+// The CRC of view + stable part is cached per view: a new view (a poll),
+// even one allocated where the old one was, must not reuse it.
+TEST_F(ScrapeBody, GzipStaysValidAcrossNewViews) {
+  for (int i = 0; i < 4; ++i) {
+    auto s = std::make_shared<snapshot::snapshot>();
+    s->upstream = "prod";
+    s->families =
+        exposition::parse_text("requests_count_total " + std::to_string(i) + "\n").value();
+    s->fetched_at = t0;
+    auto v = snapshot::render_view({s});
+    scrape_body plain, packed;
+    assembler.assemble(v, exposition_format::text, true, t0, packed);
+    assembler.assemble(v, exposition_format::text, false, t0, plain);
+    const auto body = snapshot::gzip_decompress(joined(packed), 1u << 20);
+    ASSERT_TRUE(body.has_value()) << i;
+    EXPECT_EQ(*body, joined(plain)) << i;
+    if (i == 2) metrics.upstream("prod").count_parse_error();  // and a new stable part
+  }
+}
+
 TEST_F(ScrapeBody, LiveValuesAreFreshWhileTheStablePartIsReused) {
   scrape_body first, second;
   metrics.count_scrape(200);
