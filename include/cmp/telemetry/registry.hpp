@@ -84,6 +84,9 @@ class upstream_metrics {
 class registry {
  public:
   explicit registry(wall_clock::time_point started = wall_clock::now());
+  // Upstream metrics point back at generation_: the registry stays put.
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
 
   // Finds or creates the upstream's metrics. References stay valid until
   // retain_upstreams() drops that upstream.
