@@ -77,8 +77,7 @@ std::shared_ptr<const snapshot::exposition_view> make_view(std::size_t endpoints
   if (!parsed) std::abort();
   auto s = std::make_shared<snapshot::snapshot>();
   s->upstream = "default";
-  s->families = std::move(*parsed);
-  for (const auto& f : s->families) s->series += f.samples.size();
+  s->text = snapshot::series_text(*parsed, &s->series);
   s->fetched_at = wall_clock::now();
   s->window_end = s->fetched_at;
   return snapshot::render_view({s});
@@ -249,7 +248,7 @@ void bm_render_view(benchmark::State& state) {
   if (!parsed) std::abort();
   auto s = std::make_shared<snapshot::snapshot>();
   s->upstream = "default";
-  s->families = std::move(*parsed);
+  s->text = snapshot::series_text(*parsed, &s->series);
   s->fetched_at = wall_clock::now();
   s->window_end = s->fetched_at;
   const std::vector<std::shared_ptr<const snapshot::snapshot>> snaps{s};

@@ -2,25 +2,50 @@
 
 #include <algorithm>
 
+#include "cmp/exposition/parser.hpp"
 #include "cmp/exposition/transform.hpp"
 #include "cmp/exposition/writer.hpp"
 
 namespace cmp::snapshot {
 
+std::string series_text(const exposition::family_list& families, std::size_t* series) {
+  const exposition::family_list* part = &families;
+  const auto merged = exposition::merge({&part, 1});
+  if (series) {
+    *series = 0;
+    for (const auto& f : merged) *series += f.samples.size();
+  }
+  std::string text;
+  exposition::write_text(merged, text);
+  return text;
+}
+
 std::shared_ptr<const exposition_view> render_view(
     const std::vector<std::shared_ptr<const snapshot>>& snapshots) {
   auto v = std::make_shared<exposition_view>();
-  std::vector<const exposition::family_list*> parts;
+  std::vector<exposition::family_list> models;
+  models.reserve(snapshots.size());
+  std::size_t unreadable = 0;
   for (const auto& s : snapshots) {
-    parts.push_back(&s->families);
+    auto parsed = exposition::parse_text(s->text);
+    // series_text() wrote it, so this cannot fail unless writer and parser
+    // disagree (the round-trip tests and fuzzer guard that); if it does,
+    // the other upstreams are still served and the loss is counted.
+    if (!parsed) {
+      unreadable += s->series;
+      continue;
+    }
+    models.push_back(std::move(*parsed));
     v->served.push_back(s->upstream);
     if (!v->last_modified || s->fetched_at > *v->last_modified) v->last_modified = s->fetched_at;
   }
+  std::vector<const exposition::family_list*> parts;
+  for (const auto& m : models) parts.push_back(&m);
   // Two organizations export the same family names; Prometheus text allows
   // each family once, so they are merged into one family per name.
   exposition::merge_stats stats;
   const auto merged = exposition::merge(parts, &stats);
-  v->dropped_series = stats.samples_dropped + stats.duplicate_series;
+  v->dropped_series = stats.samples_dropped + stats.duplicate_series + unreadable;
   for (const auto& f : merged) v->series += f.samples.size();
   exposition::write_text(merged, v->text.plain);
   exposition::write_openmetrics(merged, v->openmetrics.plain);

@@ -173,12 +173,8 @@ bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
     }
     return false;
   }
-  auto snap = std::make_shared<snapshot::snapshot>();
-  snap->upstream = cfg_.name;
-  snap->families = std::move(*parsed);
-  snap->fetched_at = fetched_at;
-  snap->window_end = window_end;
-  auto schema = schema_of(snap->families);
+  auto families = std::move(*parsed);
+  auto schema = schema_of(families);
   if (schema_ && *schema_ != schema && !restored) {
     metrics_.count_schema_change();
     ctx_.log->info("upstream={} metric families or label names changed ({} -> {} names)", cfg_.name,
@@ -186,13 +182,13 @@ bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
   }
   schema_ = std::move(schema);
 
-  for (const auto& [from, to] : cfg_.rename_labels) exposition::rename_label(snap->families, from, to);
-  if (!cfg_.extra_labels.empty()) exposition::add_labels(snap->families, cfg_.extra_labels);
+  for (const auto& [from, to] : cfg_.rename_labels) exposition::rename_label(families, from, to);
+  if (!cfg_.extra_labels.empty()) exposition::add_labels(families, cfg_.extra_labels);
   if (cfg_.derived_counters) {
     if (!derived_) derived_.emplace();
     const auto window_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(window_end.time_since_epoch()).count();
-    if (!restored && derived_->add_window(snap->families, window_ms)) {
+    if (!restored && derived_->add_window(families, window_ms)) {
       try {
         state_.save_counters(derived_->serialize());
       } catch (const std::exception& e) {
@@ -200,17 +196,22 @@ bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
       }
     }
     auto counters = derived_->families();
-    snap->families.insert(snap->families.end(), std::make_move_iterator(counters.begin()),
-                          std::make_move_iterator(counters.end()));
+    families.insert(families.end(), std::make_move_iterator(counters.begin()),
+                    std::make_move_iterator(counters.end()));
   }
   if (cfg_.timestamps == config::timestamp_mode::window) {
     exposition::set_timestamps(
-        snap->families,
+        families,
         std::chrono::duration_cast<std::chrono::milliseconds>(window_end.time_since_epoch()).count());
   } else {
-    exposition::clear_timestamps(snap->families);
+    exposition::clear_timestamps(families);
   }
-  for (const auto& f : snap->families) snap->series += f.samples.size();
+  auto snap = std::make_shared<snapshot::snapshot>();
+  snap->upstream = cfg_.name;
+  snap->text = snapshot::series_text(families, &snap->series);
+  snap->fetched_at = fetched_at;
+  snap->window_end = window_end;
+  exposition::family_list().swap(families);  // before the render below needs its own
 
   metrics_.snapshot_fetched_at = fetched_at;
   ctx_.store.publish(std::move(snap), wall_clock::now());

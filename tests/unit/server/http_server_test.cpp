@@ -49,7 +49,7 @@ const wall_clock::time_point fetched = wall_clock::time_point{} + std::chrono::s
 std::shared_ptr<const snapshot::exposition_view> make_view(std::string_view body, std::string name = "prod") {
   auto s = std::make_shared<snapshot::snapshot>();
   s->upstream = std::move(name);
-  s->families = exposition::parse_text(body).value();
+  s->text = snapshot::series_text(exposition::parse_text(body).value());
   s->fetched_at = fetched;
   return snapshot::render_view({s});
 }
@@ -305,7 +305,7 @@ TEST_F(HttpServer, LastModifiedAndAgeOnceASnapshotExists) {
 TEST_F(HttpServer, AgeCountsSecondsSinceTheFetch) {
   auto s = std::make_shared<snapshot::snapshot>();
   s->upstream = "prod";
-  s->families = exposition::parse_text(upstream_body).value();
+  s->text = snapshot::series_text(exposition::parse_text(upstream_body).value());
   s->fetched_at = wall_clock::now() - 90s;
   view = snapshot::render_view({s});
   start();

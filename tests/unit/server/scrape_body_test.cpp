@@ -19,12 +19,12 @@ const telemetry::wall_clock::time_point t0{std::chrono::seconds(1800000000)};
 std::shared_ptr<const snapshot::exposition_view> make_view() {
   auto s = std::make_shared<snapshot::snapshot>();
   s->upstream = "prod";
-  s->families = exposition::parse_text(
-                    "# TYPE requests_count_total gauge\n"
-                    "requests_count_total{endpoint=\"llama3.1-8b\"} 12\n"
-                    "# TYPE ttft_seconds gauge\n"
-                    "ttft_seconds{endpoint=\"llama3.1-8b\",statistic=\"p99\"} 0.25\n")
-                    .value();
+  s->text = snapshot::series_text(
+      exposition::parse_text("# TYPE requests_count_total gauge\n"
+                             "requests_count_total{endpoint=\"llama3.1-8b\"} 12\n"
+                             "# TYPE ttft_seconds gauge\n"
+                             "ttft_seconds{endpoint=\"llama3.1-8b\",statistic=\"p99\"} 0.25\n")
+          .value());
   s->fetched_at = t0;
   return snapshot::render_view({s});
 }
@@ -82,8 +82,8 @@ TEST_F(ScrapeBody, GzipStaysValidAcrossNewViews) {
   for (int i = 0; i < 4; ++i) {
     auto s = std::make_shared<snapshot::snapshot>();
     s->upstream = "prod";
-    s->families =
-        exposition::parse_text("requests_count_total " + std::to_string(i) + "\n").value();
+    s->text = snapshot::series_text(
+        exposition::parse_text("requests_count_total " + std::to_string(i) + "\n").value());
     s->fetched_at = t0;
     auto v = snapshot::render_view({s});
     scrape_body plain, packed;

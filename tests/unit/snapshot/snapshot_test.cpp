@@ -39,10 +39,9 @@ std::shared_ptr<const snapshot> make_snapshot(std::string name, wall_clock::time
                                               std::string_view body) {
   auto s = std::make_shared<snapshot>();
   s->upstream = std::move(name);
-  s->families = parse(body);
+  s->text = series_text(parse(body), &s->series);
   s->fetched_at = fetched;
   s->window_end = fetched - 5s;
-  for (const auto& f : s->families) s->series += f.samples.size();
   return s;
 }
 
@@ -88,7 +87,7 @@ TEST(RenderView, EmptyViewHasEmptyBodiesAndNoLastModified) {
 TEST(RenderView, OneUpstreamBodiesAreTheWritersOutput) {
   const auto s = org("prod", t0);
   const auto v = render_view({s});
-  const auto [text, om] = expected_bodies({s->families});
+  const auto [text, om] = expected_bodies({parse(org_body("prod", 1))});
   EXPECT_EQ(v->text.plain, text);
   EXPECT_EQ(v->openmetrics.plain, om);
   EXPECT_THAT(v->openmetrics.plain, Not(HasSubstr("# EOF")));
@@ -97,7 +96,7 @@ TEST(RenderView, OneUpstreamBodiesAreTheWritersOutput) {
   EXPECT_EQ(v->series, 3u);
   EXPECT_EQ(v->dropped_series, 0u);
   // What Prometheus would read back is what the upstream sent.
-  EXPECT_TRUE(exposition::equivalent(parse(v->text.plain), s->families));
+  EXPECT_TRUE(exposition::equivalent(parse(v->text.plain), parse(org_body("prod", 1))));
 }
 
 TEST(RenderView, TwoUpstreamsMergeIntoOneFamilyPerName) {
@@ -114,7 +113,7 @@ TEST(RenderView, TwoUpstreamsMergeIntoOneFamilyPerName) {
   EXPECT_THAT(v->served, ElementsAre("a", "b"));
   EXPECT_EQ(v->last_modified, t0 - 10s);  // the newest fetch
 
-  const auto [text, om] = expected_bodies({a->families, b->families});
+  const auto [text, om] = expected_bodies({parse(org_body("a", 1)), parse(org_body("b", 7))});
   EXPECT_EQ(v->text.plain, text);
   EXPECT_EQ(v->openmetrics.plain, om);
   // The merged text is valid exposition (each family once, contiguous).
@@ -132,6 +131,35 @@ TEST(RenderView, DuplicateSeriesAcrossUpstreamsAreDroppedAndCounted) {
   EXPECT_THAT(v->text.plain, Not(HasSubstr("x 9")));
   EXPECT_EQ(v->series, 3u);
   EXPECT_EQ(v->dropped_series, 1u);
+}
+
+// A snapshot keeps text, not a model; the text always parses back, even when
+// a label rename made two series one (series_text drops the second).
+TEST(SeriesText, IsTheModelWrittenOnceWithDuplicatesDropped) {
+  auto fams = parse("m{a=\"1\",percentile=\"p50\"} 1\nm{a=\"1\",statistic=\"p50\"} 2\nn 3\n");
+  exposition::rename_label(fams, "percentile", "statistic");
+  std::size_t series = 0;
+  const auto text = series_text(fams, &series);
+  EXPECT_EQ(series, 2u);
+  const auto back = exposition::parse_text(text);
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_THAT(text, HasSubstr("m{a=\"1\",statistic=\"p50\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("} 2\n")));
+  EXPECT_THAT(text, HasSubstr("n 3\n"));
+}
+
+TEST(RenderView, AnUnreadableSnapshotIsLeftOutAndCounted) {
+  const auto good = org("good", t0);
+  auto bad = std::make_shared<snapshot>();
+  bad->upstream = "bad";
+  bad->text = "not exposition {\n";
+  bad->series = 4;
+  bad->fetched_at = t0 + 1s;
+  const auto v = render_view({good, bad});
+  EXPECT_THAT(v->served, ElementsAre("good"));
+  EXPECT_EQ(v->series, 3u);
+  EXPECT_EQ(v->dropped_series, 4u);
+  EXPECT_EQ(v->last_modified, t0);
 }
 
 TEST(RenderView, ConflictingTypesKeepTheFirstFamily) {
