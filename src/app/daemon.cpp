@@ -267,13 +267,23 @@ class daemon {
   // glibc keeps the freed buffers of a burst of connections (measured: 26 MiB
   // after 1000 wrk connections closed); hand them back once the burst is
   // over, i.e. open connections fell below half the peak seen since.
-  void release_memory_after_burst() {
+  // glibc keeps freed memory in its heap. Give it back after the two things
+  // that free a lot: a burst of connections ending (their buffers), and a
+  // new view replacing the old one (the old bodies and the poll's parse).
+  void release_memory() {
+    bool trim = false;
     const auto open = server_->open_connections();
     if (connection_peak_ >= 16 && open * 2 < connection_peak_) {
-      malloc_trim(0);
+      trim = true;
       connection_peak_ = open;
     }
     connection_peak_ = std::max(connection_peak_, open);
+    auto view = store_.view();
+    if (trimmed_view_.lock() != view) {
+      trim = true;
+      trimmed_view_ = view;
+    }
+    if (trim) malloc_trim(0);
   }
 
   void shutdown() {
@@ -307,7 +317,7 @@ class daemon {
         for (const auto& u : config_.upstreams)
           metrics_.upstream(u.name).set_snapshot_served(store_.is_fresh(u.name, now));
         if (watchdog_enabled()) sd_notify(0, "WATCHDOG=1");
-        release_memory_after_burst();
+        release_memory();
       }
       schedule_tick();
     });
@@ -341,6 +351,7 @@ class daemon {
   bool stopping_ = false;
   std::chrono::steady_clock::time_point shutdown_started_{};
   std::size_t connection_peak_ = 0;  // since the last malloc_trim
+  std::weak_ptr<const snapshot::exposition_view> trimmed_view_;  // the view at the last check
 };
 
 }  // namespace
