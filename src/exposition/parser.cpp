@@ -148,6 +148,9 @@ class text_parser {
                                         " bytes exceeds the limit of " +
                                         std::to_string(limits_.max_bytes) + " bytes"};
       }
+      // Cerebras bodies carry 100-110 bytes per sample (HELP and TYPE lines
+      // included); the set still grows if samples are denser.
+      series_.reserve(std::min(body_.size() / 96, limits_.max_samples));
       const char* p = body_.data();
       const char* const end = p + body_.size();
       while (p < end) {
@@ -261,7 +264,7 @@ class text_parser {
     }
     f.type = type;
     current_typed_ = true;
-    seen_[f.name] = type;
+    current_seen_->second = type;
   }
 
   void parse_help_text(const char* p, const char* eol, std::string& out) {
@@ -298,15 +301,14 @@ class text_parser {
   // Returns the open family of that name, opening one if needed.
   family& open_family(std::string_view name, const char* at) {
     if (has_current_ && families_.back().name == name) return families_.back();
-    std::string key(name);
-    if (seen_.count(key) != 0) {
+    const auto [it, added] = seen_.emplace(name, metric_type::untyped);
+    if (!added) {
       fail(at, "metric family " + quote(name) +
                    " re-appears after other families (a family's lines must be contiguous)");
     }
     close_current();
-    families_.emplace_back();
-    families_.back().name = key;
-    seen_.emplace(std::move(key), metric_type::untyped);
+    families_.emplace_back().name = name;
+    current_seen_ = it;
     has_current_ = true;
     current_typed_ = false;
     return families_.back();
@@ -332,7 +334,7 @@ class text_parser {
     const auto stem_of = [&](std::string_view suffix, bool histogram_only) {
       if (!has_suffix(name, suffix)) return;
       const std::string_view stem = name.substr(0, name.size() - suffix.size());
-      const auto it = seen_.find(std::string(stem));
+      const auto it = seen_.find(stem);
       if (it == seen_.end()) return;
       if (it->second == metric_type::histogram ||
           (!histogram_only && it->second == metric_type::summary)) {
@@ -435,17 +437,24 @@ class text_parser {
     }
   }
 
-  static std::string unescape(std::string_view raw) {
-    std::string out;
-    out.reserve(raw.size());
+  // Writes the unescaped value (never longer than `raw`) at `out`; returns
+  // its length.
+  static std::size_t unescape_to(char* out, std::string_view raw) {
+    char* w = out;
     for (std::size_t i = 0; i < raw.size(); ++i) {
       char c = raw[i];
       if (c == '\\') {
         c = raw[++i];
         if (c == 'n') c = '\n';
       }
-      out += c;
+      *w++ = c;
     }
+    return static_cast<std::size_t>(w - out);
+  }
+
+  static std::string unescape(std::string_view raw) {
+    std::string out(raw.size(), '\0');
+    out.resize(unescape_to(out.data(), raw));
     return out;
   }
 
@@ -549,15 +558,17 @@ class text_parser {
     if (++sample_count_ > limits_.max_samples) {
       fail(name_begin, "more than " + std::to_string(limits_.max_samples) + " samples");
     }
-    // Strings are constructed, not assign()ed: assign goes through the
-    // general _M_replace, which cost a fifth of the parse.
-    std::vector<label> labels;
-    labels.reserve(label_count_);
+    std::size_t room = 0;
+    for (const raw_label& l : current_labels()) room += l.name.size() + l.value.size();
+    sample::builder b(name, label_count_, room);
     for (const raw_label& l : current_labels()) {
-      labels.push_back(label{std::string(l.name),
-                             l.escaped ? unescape(l.value) : std::string(l.value)});
+      if (l.escaped) {
+        b.value_written(unescape_to(b.value_room(l.name, l.value.size()), l.value));
+      } else {
+        b.add(l.name, l.value);
+      }
     }
-    pending_.push_back(sample{std::string(name), std::move(labels), value, timestamp});
+    pending_.push_back(b.finish(value, timestamp));
     // Hashed from the input while it is still in cache. Label names get a
     // cheap hash: they rarely tell series apart, the values do.
     std::uint64_t hash = detail::mix64(detail::hash_bytes(name));
@@ -592,7 +603,13 @@ class text_parser {
   detail::series_set<resolver> series_{resolver{this}};
   // Every family name opened so far, with its type, to reject re-appearing
   // families.
-  std::unordered_map<std::string, metric_type> seen_;
+  // Keys are views into the body, which outlives the parse.
+  struct name_hash {
+    std::size_t operator()(std::string_view s) const { return detail::hash_bytes(s); }
+  };
+  using seen_map = std::unordered_map<std::string_view, metric_type, name_hash>;
+  seen_map seen_;
+  seen_map::iterator current_seen_;  // the open family's entry
   bool has_current_ = false;  // families_.back() is open
   bool current_typed_ = false;
   std::size_t sample_count_ = 0;

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "lexical.hpp"
 #include "series_set.hpp"
@@ -11,24 +13,26 @@ namespace cmp::exposition {
 std::size_t add_labels(family_list& families, const std::map<std::string, std::string>& extra) {
   if (extra.empty()) return 0;
   std::size_t conflicts = 0;
+  std::vector<const std::pair<const std::string, std::string>*> added;
   for (family& fam : families) {
     for (sample& s : fam.samples) {
-      const std::size_t own = s.labels.size();
-      s.labels.reserve(own + extra.size());
-      for (const auto& [name, value] : extra) {
-        bool present = false;
-        for (std::size_t i = 0; i < own; ++i) {
-          if (s.labels[i].name == name) {
-            present = true;
-            break;
-          }
-        }
-        if (present) {
+      const label_list own = s.labels();
+      added.clear();
+      std::size_t room = 0;
+      for (const label_ref l : own) room += l.name.size() + l.value.size();
+      for (const auto& e : extra) {
+        if (own.find(e.first)) {
           ++conflicts;
         } else {
-          s.labels.push_back(label{name, value});
+          added.push_back(&e);
+          room += e.first.size() + e.second.size();
         }
       }
+      if (added.empty()) continue;
+      sample::builder b(s.name(), own.size() + added.size(), room);
+      for (const label_ref l : own) b.add(l.name, l.value);
+      for (const auto* e : added) b.add(e->first, e->second);
+      s = b.finish(s.value, s.timestamp_ms);
     }
   }
   return conflicts;
@@ -39,18 +43,17 @@ rename_stats rename_label(family_list& families, std::string_view from, std::str
   if (from == to || !detail::valid_label_name(to)) return stats;
   for (family& fam : families) {
     for (sample& s : fam.samples) {
-      label* source = nullptr;
-      bool target_present = false;
-      for (label& l : s.labels) {
-        if (l.name == from) source = &l;
-        if (l.name == to) target_present = true;
-      }
-      if (!source) continue;
-      if (target_present) {
+      const label_list labels = s.labels();
+      if (!labels.find(from)) continue;
+      if (labels.find(to)) {
         ++stats.conflicts;
         continue;
       }
-      source->name.assign(to);
+      std::size_t room = 0;
+      for (const label_ref l : labels) room += l.name.size() + l.value.size();
+      sample::builder b(s.name(), labels.size(), room - from.size() + to.size());
+      for (const label_ref l : labels) b.add(l.name == from ? to : l.name, l.value);
+      s = b.finish(s.value, s.timestamp_ms);
       ++stats.renamed;
     }
   }
@@ -125,7 +128,7 @@ namespace {
 bool same_value(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
 
 bool equivalent(const sample& a, const sample& b) {
-  return a.name == b.name && a.labels == b.labels && same_value(a.value, b.value) &&
+  return a.same_key(b) && same_value(a.value, b.value) &&
          a.timestamp_ms == b.timestamp_ms;
 }
 

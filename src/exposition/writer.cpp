@@ -18,8 +18,8 @@ constexpr std::size_t number_room = 64;
 // write through a raw pointer: appending piecewise to std::string costs a
 // capacity check per piece, which halves throughput.
 std::size_t sample_bound(const sample& s) {
-  std::size_t n = s.name.size() + 2 + 2 * number_room;
-  for (const label& l : s.labels) n += l.name.size() + 4 + 2 * l.value.size();
+  std::size_t n = s.name().size() + 2 + 2 * number_room;
+  for (const label_ref l : s.labels()) n += l.name.size() + 4 + 2 * l.value.size();
   return n;
 }
 
@@ -67,11 +67,11 @@ char* put_seconds(char* w, std::int64_t ms) {
 }
 
 char* put_sample(char* w, const sample& s, format f) {
-  w = put(w, s.name);
-  if (!s.labels.empty()) {
+  w = put(w, s.name());
+  if (const label_list labels = s.labels(); !labels.empty()) {
     *w++ = '{';
     bool first = true;
-    for (const label& l : s.labels) {
+    for (const label_ref l : labels) {
       if (!first) *w++ = ',';
       first = false;
       w = put(w, l.name);
@@ -145,7 +145,7 @@ bool has_total_suffix(std::string_view name) {
 bool valid_om_counter(const family& fam) {
   if (!has_total_suffix(fam.name)) return false;
   for (const sample& s : fam.samples) {
-    if (s.name != fam.name || !(s.value >= 0)) return false;
+    if (s.name() != fam.name || !(s.value >= 0)) return false;
   }
   return true;
 }

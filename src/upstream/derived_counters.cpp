@@ -29,8 +29,8 @@ bool derived_counters::add_window(const exposition::family_list& families, std::
     if (f.type != exposition::metric_type::gauge && f.type != exposition::metric_type::untyped) continue;
     auto& series = sums_[f.name];
     for (const auto& s : f.samples) {
-      if (s.name != f.name || !std::isfinite(s.value) || s.value < 0) continue;
-      auto key = s.labels;
+      if (s.name() != f.name || !std::isfinite(s.value) || s.value < 0) continue;
+      auto key = s.labels().to_labels();
       std::sort(key.begin(), key.end(),
                 [](const auto& x, const auto& y) { return x.name < y.name; });
       series[key] += s.value;
@@ -75,7 +75,7 @@ std::optional<derived_counters> derived_counters::parse(std::string_view text) {
   for (const auto& f : *parsed) {
     if (!f.name.starts_with(prefix)) return std::nullopt;
     auto& series = d.sums_[f.name.substr(prefix.size())];
-    for (const auto& s : f.samples) series[s.labels] = s.value;
+    for (const auto& s : f.samples) series[s.labels().to_labels()] = s.value;
   }
   return d;
 }

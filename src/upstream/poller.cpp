@@ -27,7 +27,7 @@ std::set<std::string> schema_of(const exposition::family_list& families) {
   for (const auto& f : families) {
     names.insert(f.name);
     for (const auto& s : f.samples)
-      for (const auto& l : s.labels) names.insert(f.name + "{" + l.name + "}");
+      for (const auto l : s.labels()) names.insert(f.name + "{" + std::string(l.name) + "}");
   }
   return names;
 }

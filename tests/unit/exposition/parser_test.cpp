@@ -35,8 +35,8 @@ TEST(ParseText, FullFamily) {
   EXPECT_EQ(f.type, metric_type::counter);
   EXPECT_EQ(f.help, "The total number of HTTP requests.");
   ASSERT_EQ(f.samples.size(), 2u);
-  EXPECT_EQ(f.samples[0].name, "http_requests_total");
-  EXPECT_EQ(f.samples[0].labels, (std::vector<label>{{"method", "post"}, {"code", "200"}}));
+  EXPECT_EQ(f.samples[0].name(), "http_requests_total");
+  EXPECT_EQ(f.samples[0].labels(), (std::vector<label>{{"method", "post"}, {"code", "200"}}));
   EXPECT_EQ(f.samples[0].value, 1027);
   EXPECT_EQ(f.samples[0].timestamp_ms, 1395066363000);
   EXPECT_EQ(f.samples[1].value, 3);
@@ -77,7 +77,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(ParseText, LabelValueEscapes) {
   const auto fams = parse_ok(R"(m{a="back\\slash",b="quote\"d",c="new\nline",d="",e="ünï€ode"} 1)");
   ASSERT_EQ(fams.size(), 1u);
-  EXPECT_EQ(fams[0].samples[0].labels,
+  EXPECT_EQ(fams[0].samples[0].labels(),
             (std::vector<label>{{"a", "back\\slash"},
                                 {"b", "quote\"d"},
                                 {"c", "new\nline"},
@@ -115,9 +115,9 @@ TEST(ParseText, WhitespaceAndCommentsAreTolerated) {
   const family& f = fams[0];
   EXPECT_EQ(f.type, metric_type::gauge);
   ASSERT_EQ(f.samples.size(), 3u);
-  EXPECT_EQ(f.samples[0].labels, (std::vector<label>{{"a", "1"}, {"b", "2"}}));
+  EXPECT_EQ(f.samples[0].labels(), (std::vector<label>{{"a", "1"}, {"b", "2"}}));
   EXPECT_EQ(f.samples[0].timestamp_ms, 42);
-  EXPECT_TRUE(f.samples[1].labels.empty());
+  EXPECT_TRUE(f.samples[1].labels().empty());
   EXPECT_EQ(f.samples[2].value, 3);
 }
 
@@ -156,10 +156,10 @@ TEST(ParseText, HistogramAndSummaryGroupSuffixedSamples) {
   ASSERT_EQ(fams.size(), 3u);
   EXPECT_EQ(fams[0].type, metric_type::summary);
   EXPECT_EQ(fams[0].samples.size(), 4u);
-  EXPECT_EQ(fams[0].samples[3].name, "rpc_duration_seconds_count");
+  EXPECT_EQ(fams[0].samples[3].name(), "rpc_duration_seconds_count");
   EXPECT_EQ(fams[1].type, metric_type::histogram);
   EXPECT_EQ(fams[1].samples.size(), 4u);
-  EXPECT_EQ(fams[1].samples[1].labels[0].value, "+Inf");
+  EXPECT_EQ(fams[1].samples[1].labels()[0].value, "+Inf");
   // Not a histogram suffix in the text format: a family of its own.
   EXPECT_EQ(fams[2].name, "http_request_duration_seconds_created");
   EXPECT_EQ(fams[2].type, metric_type::untyped);
@@ -189,7 +189,7 @@ TEST(ParseText, NulAndHighBytesInsideValuesAreText) {
   const std::string body = std::string("m{a=\"x") + '\0' + "y\"} 1\n";
   const auto fams = parse_ok(body);
   ASSERT_EQ(fams.size(), 1u);
-  EXPECT_EQ(fams[0].samples[0].labels[0].value, std::string("x\0y", 3));
+  EXPECT_EQ(fams[0].samples[0].labels()[0].value, std::string("x\0y", 3));
 }
 
 TEST(ParseText, CerebrasPayload) {
@@ -202,7 +202,7 @@ TEST(ParseText, CerebrasPayload) {
   EXPECT_EQ(fams[3].samples.size(), 12u);
   EXPECT_EQ(fams[10].samples.size(), 15u);
   EXPECT_EQ(fams[0].samples[0].value, 1.0);
-  EXPECT_EQ(fams[10].samples[0].labels[2].name, "statistic");
+  EXPECT_EQ(fams[10].samples[0].labels()[2].name, "statistic");
 }
 
 struct invalid_case {

@@ -30,7 +30,7 @@ TEST(AddLabels, AppendsInMapOrderAndExistingLabelsWin) {
 TEST(AddLabels, NothingToAdd) {
   auto fams = parse_ok("m 1\n");
   EXPECT_EQ(add_labels(fams, {}), 0u);
-  EXPECT_TRUE(fams[0].samples[0].labels.empty());
+  EXPECT_TRUE(fams[0].samples[0].labels().empty());
 }
 
 TEST(RenameLabel, RenamesInPlaceAndCountsConflicts) {
@@ -41,8 +41,8 @@ TEST(RenameLabel, RenamesInPlaceAndCountsConflicts) {
   const rename_stats stats = rename_label(fams, "percentile", "statistic");
   EXPECT_EQ(stats.renamed, 1u);
   EXPECT_EQ(stats.conflicts, 1u);
-  EXPECT_EQ(fams[0].samples[0].labels, (std::vector<label>{{"endpoint", "e"}, {"statistic", "p50"}}));
-  EXPECT_EQ(fams[0].samples[1].labels,
+  EXPECT_EQ(fams[0].samples[0].labels(), (std::vector<label>{{"endpoint", "e"}, {"statistic", "p50"}}));
+  EXPECT_EQ(fams[0].samples[1].labels(),
             (std::vector<label>{{"percentile", "p90"}, {"statistic", "x"}}));
 }
 
@@ -53,7 +53,7 @@ TEST(RenameLabel, InvalidTargetChangesNothing) {
     EXPECT_EQ(stats.renamed, 0u) << bad;
   }
   EXPECT_EQ(rename_label(fams, "a", "a").renamed, 0u);
-  EXPECT_EQ(fams[0].samples[0].labels[0].name, "a");
+  EXPECT_EQ(fams[0].samples[0].labels()[0].name, "a");
 }
 
 TEST(Timestamps, SetAndClear) {

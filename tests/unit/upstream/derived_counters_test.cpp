@@ -24,7 +24,7 @@ double value_of(const exposition::family_list& fams, const std::string& family, 
   for (const auto& f : fams)
     if (f.name == family)
       for (const auto& s : f.samples)
-        for (const auto& l : s.labels)
+        for (const auto l : s.labels())
           if (l.name == "endpoint" && l.value == endpoint) return s.value;
   return std::numeric_limits<double>::quiet_NaN();
 }
