@@ -6,7 +6,6 @@
 #include <iterator>
 #include <span>
 #include <stdexcept>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -134,6 +133,56 @@ struct raw_label {
   std::string_view name;
   std::string_view value;  // still escaped
   bool escaped = false;
+};
+
+// Family names with their types; open addressing over views into the body
+// (which outlives the parse): a node-based map cost an allocation per
+// family, a tenth of parsing a small body. Not thread-safe.
+class family_names {
+ public:
+  // Adds `name` as untyped; false if it was already there.
+  bool insert(std::string_view name) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    slot& e = locate(slots_, name);
+    if (e.used) return false;
+    e = slot{name, metric_type::untyped, true};
+    ++size_;
+    return true;
+  }
+
+  const metric_type* find(std::string_view name) const {
+    if (slots_.empty()) return nullptr;
+    const slot& e = locate(slots_, name);
+    return e.used ? &e.type : nullptr;
+  }
+
+  // `name` must have been inserted.
+  void set_type(std::string_view name, metric_type type) { locate(slots_, name).type = type; }
+
+ private:
+  struct slot {
+    std::string_view name;
+    metric_type type = metric_type::untyped;
+    bool used = false;
+  };
+
+  template <class Slots>
+  static auto locate(Slots& slots, std::string_view name) -> decltype(slots[0]) {
+    const std::size_t mask = slots.size() - 1;
+    for (std::size_t i = detail::hash_bytes(name) & mask;; i = (i + 1) & mask) {
+      if (!slots[i].used || slots[i].name == name) return slots[i];
+    }
+  }
+
+  void grow() {
+    std::vector<slot> old(slots_.empty() ? 32 : slots_.size() * 2);
+    old.swap(slots_);
+    for (const slot& e : old)
+      if (e.used) locate(slots_, e.name) = e;
+  }
+
+  std::vector<slot> slots_;
+  std::size_t size_ = 0;
 };
 
 class text_parser {
@@ -264,7 +313,7 @@ class text_parser {
     }
     f.type = type;
     current_typed_ = true;
-    current_seen_->second = type;
+    seen_.set_type(name, type);
   }
 
   void parse_help_text(const char* p, const char* eol, std::string& out) {
@@ -301,14 +350,12 @@ class text_parser {
   // Returns the open family of that name, opening one if needed.
   family& open_family(std::string_view name, const char* at) {
     if (has_current_ && families_.back().name == name) return families_.back();
-    const auto [it, added] = seen_.emplace(name, metric_type::untyped);
-    if (!added) {
+    if (!seen_.insert(name)) {
       fail(at, "metric family " + quote(name) +
                    " re-appears after other families (a family's lines must be contiguous)");
     }
     close_current();
     families_.emplace_back().name = name;
-    current_seen_ = it;
     has_current_ = true;
     current_typed_ = false;
     return families_.back();
@@ -334,10 +381,10 @@ class text_parser {
     const auto stem_of = [&](std::string_view suffix, bool histogram_only) {
       if (!has_suffix(name, suffix)) return;
       const std::string_view stem = name.substr(0, name.size() - suffix.size());
-      const auto it = seen_.find(stem);
-      if (it == seen_.end()) return;
-      if (it->second == metric_type::histogram ||
-          (!histogram_only && it->second == metric_type::summary)) {
+      const metric_type* type = seen_.find(stem);
+      if (!type) return;
+      if (*type == metric_type::histogram ||
+          (!histogram_only && *type == metric_type::summary)) {
         fail(at, "sample " + quote(name) + " of metric family " + quote(stem) +
                      " re-appears after other families (a family's lines must be contiguous)");
       }
@@ -603,13 +650,7 @@ class text_parser {
   detail::series_set<resolver> series_{resolver{this}};
   // Every family name opened so far, with its type, to reject re-appearing
   // families.
-  // Keys are views into the body, which outlives the parse.
-  struct name_hash {
-    std::size_t operator()(std::string_view s) const { return detail::hash_bytes(s); }
-  };
-  using seen_map = std::unordered_map<std::string_view, metric_type, name_hash>;
-  seen_map seen_;
-  seen_map::iterator current_seen_;  // the open family's entry
+  family_names seen_;
   bool has_current_ = false;  // families_.back() is open
   bool current_typed_ = false;
   std::size_t sample_count_ = 0;

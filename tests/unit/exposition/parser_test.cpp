@@ -289,6 +289,36 @@ INSTANTIATE_TEST_SUITE_P(
         invalid_case{"VerticalTabIsNotBlank", "foo\v1\n", 1, "invalid character"}),
     [](const ::testing::TestParamInfo<invalid_case>& p) { return std::string(p.param.name); });
 
+// Hundreds of families: the sets of family names and series grow past
+// their first size and still find what came first.
+TEST(ParseText, ManyFamiliesKeepTheirTypesAndOrder) {
+  std::string body;
+  for (int i = 0; i < 300; ++i) {
+    // append(), not "lit" + string: GCC 12 warns falsely (-Wrestrict) on the latter.
+    std::string n = "m";
+    n += std::to_string(i);
+    body.append("# TYPE ").append(n).append(i % 2 ? " histogram\n" : " gauge\n");
+    if (i % 2) {
+      body.append(n).append("_bucket{le=\"+Inf\"} 1\n").append(n).append("_count 1\n");
+    } else {
+      body.append(n).append(" 1\n");
+    }
+  }
+  const auto fams = parse_text(body);
+  ASSERT_TRUE(fams.has_value()) << fams.error().message();
+  ASSERT_EQ(fams->size(), 300u);
+  EXPECT_EQ((*fams)[299].name, "m299");
+  EXPECT_EQ((*fams)[299].type, metric_type::histogram);
+
+  const auto again = parse_text(body + "m0 2\n");
+  ASSERT_FALSE(again.has_value());
+  EXPECT_NE(again.error().reason.find("\"m0\" re-appears"), std::string::npos);
+  const auto late_sum = parse_text(body + "m1_sum 2\n");
+  ASSERT_FALSE(late_sum.has_value());
+  EXPECT_NE(late_sum.error().reason.find("of metric family \"m1\" re-appears"), std::string::npos)
+      << late_sum.error().message();
+}
+
 TEST(ParseText, ErrorPositionAndMessage) {
   const auto r = parse_text("a 1\nb 2\nc{x=\"1\" y=\"2\"} 3\n");
   ASSERT_FALSE(r.has_value());
