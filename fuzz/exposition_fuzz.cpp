@@ -3,11 +3,14 @@
 //  * what it accepts, write_text renders into a body that parses back to an
 //    equivalent model (NaN == NaN), and rendering that model again gives the
 //    same bytes;
-//  * write_openmetrics never crashes and appends only whole lines.
+//  * write_openmetrics never crashes and appends only whole lines;
+//  * the transforms the poller applies (a label rename, extra labels, a
+//    merge) rebuild samples into a model that still renders and parses.
 // Limits are lowered so that one input cannot make a single run slow.
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -33,11 +36,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   parse_limits relaxed;  // escaping can double a value's length
   relaxed.max_label_value_length *= 2;
   relaxed.max_help_length *= 2;
+  relaxed.max_labels_per_sample += 2;  // the two add_labels() below
   const parse_result second = parse_text(text, relaxed);
   if (!second || !equivalent(*first, *second)) __builtin_trap();
   std::string again;
   write_text(*second, again);
   if (again != text) __builtin_trap();
+
+  family_list changed = *first;
+  rename_label(changed, "endpoint", "model");
+  add_labels(changed, {{"env", "a \"quoted\\ value\n"}, {"zone", ""}});
+  const family_list* parts[] = {&changed, &*first};
+  const family_list merged = merge(parts);
+  std::string merged_text;
+  write_text(merged, merged_text);
+  if (!parse_text(merged_text, relaxed)) __builtin_trap();
 
   std::string om = "# prefix\n";
   write_openmetrics(*first, om);
