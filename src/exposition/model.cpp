@@ -14,6 +14,12 @@ void put_u32(char* at, std::size_t v) {
   std::memcpy(at, &u, 4);
 }
 
+// memcpy from a null pointer is undefined even for 0 bytes, and an empty
+// string_view may hold one.
+void put_text(char* at, std::string_view s) {
+  if (!s.empty()) std::memcpy(at, s.data(), s.size());
+}
+
 }  // namespace
 
 std::ostream& operator<<(std::ostream& os, const label_ref& l) {
@@ -66,7 +72,7 @@ sample::builder::builder(std::string_view name, std::size_t label_count, std::si
   // capacity check per piece.
   packed_ = std::string(header_ + name.size() + text_room, '\0');
   put_u32(packed_.data(), label_count);
-  std::memcpy(packed_.data() + header_, name.data(), name.size());
+  put_text(packed_.data() + header_, name);
   pos_ = name.size();
   put_end();
 }
@@ -74,7 +80,7 @@ sample::builder::builder(std::string_view name, std::size_t label_count, std::si
 void sample::builder::put_end() { put_u32(packed_.data() + 4 * next_end_++, pos_); }
 
 void sample::builder::add(std::string_view name, std::string_view value) {
-  std::memcpy(value_room(name, value.size()), value.data(), value.size());
+  put_text(value_room(name, value.size()), value);
   value_written(value.size());
 }
 
@@ -84,7 +90,7 @@ char* sample::builder::value_room(std::string_view name, std::size_t room) {
     throw std::logic_error("sample::builder: more labels or text than announced");
   }
   room_ = room;
-  std::memcpy(packed_.data() + header_ + pos_, name.data(), name.size());
+  put_text(packed_.data() + header_ + pos_, name);
   pos_ += name.size();
   put_end();
   return packed_.data() + header_ + pos_;

@@ -44,7 +44,7 @@ struct label_ref {
 std::ostream& operator<<(std::ostream& os, const label_ref& l);
 
 // The labels of a sample in their order; a view with the same lifetime rule
-// as label_ref.
+// as label_ref. Like the sample, safe to read from any number of threads.
 class label_list {
  public:
   class iterator {
@@ -57,7 +57,7 @@ class label_list {
     iterator() = default;
     iterator(const label_list& list, std::uint32_t i)
         : text_(list.text_), ends_(list.ends_), i_(i) {}
-    label_ref operator*() const { return label_list(text_, ends_, i_ + 1)[i_]; }
+    label_ref operator*() const { return at(text_, ends_, i_); }
     iterator& operator++() {
       ++i_;
       return *this;
@@ -83,10 +83,7 @@ class label_list {
 
   std::size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
-  label_ref operator[](std::size_t i) const {
-    const std::uint32_t b = end(2 * i), m = end(2 * i + 1), e = end(2 * i + 2);
-    return {{text_ + b, m - b}, {text_ + m, e - m}};
-  }
+  label_ref operator[](std::size_t i) const { return at(text_, ends_, i); }
   iterator begin() const { return {*this, 0}; }
   iterator end() const { return {*this, count_}; }
 
@@ -99,12 +96,12 @@ class label_list {
   friend bool operator==(const label_list& a, std::span<const label> b);
 
  private:
-  // ends_[0] is the end of the sample name; label i's name ends at
-  // ends_[2i+1] and its value at ends_[2i+2]; all relative to text_.
-  std::uint32_t end(std::size_t i) const {
-    std::uint32_t v;
-    std::memcpy(&v, ends_ + 4 * i, 4);
-    return v;
+  // ends holds 32-bit offsets from text: [0] is the end of the sample name;
+  // label i's name ends at [2i+1] and its value at [2i+2].
+  static label_ref at(const char* text, const char* ends, std::size_t i) {
+    std::uint32_t e[3];
+    std::memcpy(e, ends + 4 * (2 * i), sizeof e);
+    return {{text + e[0], e[1] - e[0]}, {text + e[1], e[2] - e[1]}};
   }
 
   const char* text_;
@@ -114,6 +111,8 @@ class label_list {
 
 std::ostream& operator<<(std::ostream& os, const label_list& l);
 
+// One sample line: name, labels, value, optional timestamp. A value type;
+// const samples may be read from any number of threads at once.
 class sample {
  public:
   // Writes a sample's name and labels straight into its storage: for the
