@@ -3,14 +3,13 @@
 // the transforms. Values with no invariants beyond what the parser checks.
 //
 // A sample keeps its name and labels in one allocation (one std::string,
-// packed): a Cerebras body is ~12 k samples of three labels each, and with a
-// string per name, label name and label value the parser spent most of its
-// time allocating (bench/README.md, "parser experiments").
+// packed): a 1 MB Cerebras body is ~9 k samples of three labels each, and
+// with a string per name, label name and label value the parser spent most
+// of its time allocating (bench/README.md, "Micro-benchmarks").
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <initializer_list>
 #include <iosfwd>
 #include <iterator>
 #include <optional>
