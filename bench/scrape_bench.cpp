@@ -13,6 +13,8 @@
 //   bm_tail_deflate_setting the tail's deflate at other zlib settings
 //   bm_gzip_begin           the per-poll compression of a body (MB/s of input)
 //   bm_render_view          the per-poll merge + render of both formats
+//   bm_http_keepalive_scrape  the same scrape through http_server and a
+//                           loopback socket, request parsing included
 //
 // `allocs` counts calls to operator new per iteration (this binary replaces
 // the global operator new): the steady scrape path should show 0.
@@ -25,13 +27,24 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "cerebras_payload.hpp"
 #include "cmp/exposition/parser.hpp"
 #include "cmp/server/handler.hpp"
+#include "cmp/server/http_server.hpp"
 #include "cmp/server/scrape_body.hpp"
 #include "cmp/snapshot/gzip.hpp"
 #include "cmp/snapshot/snapshot.hpp"
@@ -59,6 +72,7 @@ void* operator new[](std::size_t n) { return ::operator new(n); }
 namespace {
 
 using namespace cmp;
+namespace asio = boost::asio;
 using wall_clock = std::chrono::system_clock;
 
 // What Prometheus 2.x/3.x sends.
@@ -259,6 +273,70 @@ void bm_render_view(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
 }
 BENCHMARK(bm_render_view)->Apply(payload_sizes)->Unit(benchmark::kMillisecond);
+
+// The whole scrape through http_server on 127.0.0.1: one keep-alive
+// connection, a blocking client sending what Prometheus sends and reading
+// each response to its end. Arg: gzip (0/1). `allocs` counts both threads
+// (the client allocates nothing after its warm-up): the server's steady
+// path, request parsing included, should show 0.
+void bm_http_keepalive_scrape(benchmark::State& state) {
+  const bool gzip = state.range(0) != 0;
+  asio::io_context ioc;
+  telemetry::registry metrics;
+  fill_registry(metrics);
+  server::http_server srv(ioc, context_for(make_view(30)), metrics, {},
+                          std::make_shared<spdlog::logger>(
+                              "bench", std::make_shared<spdlog::sinks::null_sink_mt>()));
+  srv.listen("127.0.0.1:0");
+  const unsigned short port = srv.local_endpoint().port();
+  srv.start();
+  std::thread server_thread([&] { ioc.run(); });
+
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) std::abort();
+  const std::string request = std::string("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n") +
+                              "User-Agent: Prometheus/3.0.0\r\nAccept: " +
+                              std::string(prometheus_accept) + "\r\n" +
+                              (gzip ? "Accept-Encoding: gzip\r\n" : "") +
+                              "X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n";
+  std::vector<char> buf(4u << 20);
+  std::size_t response_bytes = 0;
+  const auto scrape_once = [&] {
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+      std::abort();
+    }
+    std::size_t have = 0, need = 0;
+    for (;;) {
+      const ssize_t n = ::recv(fd, buf.data() + have, buf.size() - have, 0);
+      if (n <= 0) std::abort();
+      have += static_cast<std::size_t>(n);
+      if (need == 0) {
+        const std::string_view got(buf.data(), have);
+        const auto end = got.find("\r\n\r\n");
+        if (end == std::string_view::npos) continue;
+        const auto cl = got.find("Content-Length: ");
+        if (cl == std::string_view::npos || cl > end) std::abort();
+        need = end + 4 + std::strtoull(buf.data() + cl + 16, nullptr, 10);
+      }
+      if (have >= need) break;
+    }
+    response_bytes = have;
+  };
+  for (int i = 0; i < 100; ++i) scrape_once();  // warm-up: buffers and caches reach their size
+  const auto allocs0 = g_allocs.load();
+  for (auto _ : state) scrape_once();
+  state.counters["allocs"] = benchmark::Counter(static_cast<double>(g_allocs.load() - allocs0),
+                                                benchmark::Counter::kAvgIterations);
+  state.counters["response_bytes"] = static_cast<double>(response_bytes);
+  ::close(fd);
+  asio::post(ioc, [&] { srv.stop(); });
+  server_thread.join();
+}
+BENCHMARK(bm_http_keepalive_scrape)->ArgName("gzip")->Arg(0)->Arg(1)->UseRealTime();
 
 }  // namespace
 

@@ -6,9 +6,13 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <memory_resource>
 #include <set>
+#include <tuple>
 
 #include "cmp/server/handler.hpp"
 #include "cmp/server/http_server.hpp"
@@ -51,8 +55,14 @@ const cmp::server::handler_context& context() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   // Pipelined: keep parsing requests out of the same bytes, as a session does.
+  // As in http_server.cpp: fields in a per-request arena over a reused
+  // buffer, spilling to the heap for big headers.
+  alignas(std::max_align_t) static std::array<std::byte, 2048> header_arena;
   for (int n = 0; n < 8 && !input.empty(); ++n) {
-    http::request_parser<http::empty_body> parser;
+    std::pmr::monotonic_buffer_resource arena(header_arena.data(), header_arena.size());
+    http::request_parser<http::empty_body, std::pmr::polymorphic_allocator<char>> parser(
+        std::piecewise_construct, std::make_tuple(),
+        std::make_tuple(std::pmr::polymorphic_allocator<char>(&arena)));
     parser.header_limit(8 * 1024);
     parser.body_limit(0);
     parser.eager(true);

@@ -23,7 +23,9 @@
 #include <ctime>
 #include <limits>
 #include <list>
+#include <memory_resource>
 #include <span>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -297,6 +299,7 @@ template <class Stream>
 asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream& tcp,
                                                connection& conn) {
   beast::flat_buffer buffer(options.header_limit + 1024);
+  alignas(std::max_align_t) std::array<std::byte, 2048> header_arena;
   std::string head;
   scrape_body scrape;
   while (!stopping) {
@@ -308,7 +311,13 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
       if (ec) break;
       buffer.commit(n);
     }
-    http::request_parser<http::empty_body> parser;
+    // Beast allocates the target and every header field one by one; a
+    // per-request arena over a buffer the connection reuses keeps a scrape
+    // free of malloc (larger headers, up to the limit, spill to the heap).
+    std::pmr::monotonic_buffer_resource arena(header_arena.data(), header_arena.size());
+    http::request_parser<http::empty_body, std::pmr::polymorphic_allocator<char>> parser(
+        std::piecewise_construct, std::make_tuple(),
+        std::make_tuple(std::pmr::polymorphic_allocator<char>(&arena)));
     parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
     parser.body_limit(0);
     tcp.expires_after(options.header_timeout);

@@ -503,6 +503,28 @@ TEST_F(HttpServer, ErrorAnswersSurviveUnreadRequestBytes) {
   }
 }
 
+// Request headers live in an arena the connection reuses (spilling to the
+// heap past 2 KiB): on one connection, big and small requests in turn must
+// each see exactly their own headers.
+TEST_F(HttpServer, KeepAliveRequestsWithBigAndSmallHeadersSeeTheirOwnFields) {
+  start();
+  auto c = connect();
+  for (int round = 0; round < 3; ++round) {
+    c.send("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(6 * 1024, 'a') +
+           "\r\nAccept-Encoding: gzip\r\n\r\n");
+    auto big = c.read_response();
+    ASSERT_TRUE(big) << "round " << round;
+    EXPECT_EQ(big->status, 200u);
+    EXPECT_EQ(big->header("content-encoding"), "gzip");
+    c.send(get("/metrics"));
+    auto small = c.read_response();
+    ASSERT_TRUE(small) << "round " << round;
+    EXPECT_EQ(small->status, 200u);
+    EXPECT_FALSE(small->has("content-encoding")) << "a field of the previous request leaked";
+    EXPECT_THAT(small->body, HasSubstr("requests_count_total"));
+  }
+}
+
 TEST_F(HttpServer, HeaderJustUnderTheLimitIsServed) {
   start();
   auto c = connect();
