@@ -19,6 +19,7 @@
 #include "cmp/server/http_server.hpp"
 #include "cmp/server/web_security.hpp"
 #include "cmp/snapshot/snapshot.hpp"
+#include "cmp/telemetry/build_info.hpp"
 #include "cmp/telemetry/registry.hpp"
 #include "cmp/upstream/http_fetch.hpp"
 #include "cmp/upstream/poller.hpp"
@@ -84,7 +85,7 @@ class daemon {
       return exit_runtime;
     }
     const auto ep = server_->local_endpoint();
-    log_->info("cerebras-metrics-proxy {} ({}) listening on {}:{} ({})", CMP_VERSION, CMP_REVISION,
+    log_->info("cerebras-metrics-proxy {} ({}) listening on {}:{} ({})", CMP_VERSION, telemetry::build_revision(),
                ep.address().to_string(), ep.port(), security->tls ? "https" : "http");
 
     configure_store();

@@ -8,6 +8,7 @@
 
 #include "cmp/app/daemon.hpp"
 #include "cmp/config/config.hpp"
+#include "cmp/telemetry/build_info.hpp"
 
 namespace po = boost::program_options;
 
@@ -21,7 +22,7 @@ constexpr const char* usage =
     "and serves the cached exposition on /metrics.\n\nFlags";
 
 void print_version() {
-  std::cout << "cerebras-metrics-proxy, version " << CMP_VERSION << " (revision: " << CMP_REVISION
+  std::cout << "cerebras-metrics-proxy, version " << CMP_VERSION << " (revision: " << cmp::telemetry::build_revision()
             << ")\n";
 }
 

@@ -1,5 +1,7 @@
 #include "cmp/server/handler.hpp"
 
+#include "cmp/telemetry/build_info.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <ctime>
@@ -113,7 +115,7 @@ response status_page(const handler_context& ctx, wall_clock::time_point now) {
       "<th>Snapshot age</th><th>Budget left</th><th>Last error</th></tr>\n{}</table>\n"
       "<p><a href=\"/metrics\">/metrics</a> &middot; <a href=\"/-/ready\">/-/ready</a> &middot; "
       "<a href=\"/-/healthy\">/-/healthy</a></p>\n</body></html>\n",
-      CMP_VERSION, CMP_REVISION, rows);
+      CMP_VERSION, telemetry::build_revision(), rows);
   return r;
 }
 

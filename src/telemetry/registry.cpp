@@ -1,5 +1,7 @@
 #include "cmp/telemetry/registry.hpp"
 
+#include "cmp/telemetry/build_info.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -223,7 +225,7 @@ void registry::render_stable(std::string& out, bool om) const {
   w.sample("cerebras_proxy_config_last_reload_success_timestamp_seconds", {}, unix_seconds(reload_at_));
 
   w.header("cerebras_proxy_build_info", "gauge", "Build information; always 1.");
-  w.sample("cerebras_proxy_build_info", {{"version", CMP_VERSION}, {"revision", CMP_REVISION}}, 1.0);
+  w.sample("cerebras_proxy_build_info", {{"version", CMP_VERSION}, {"revision", build_revision()}}, 1.0);
 }
 
 void registry::render_live(std::string& out, bool om, wall_clock::time_point now) {

@@ -322,8 +322,8 @@ asio::awaitable<void> poller::run() {
   }
 }
 
-server::upstream_status poller::status(wall_clock::time_point now) const {
-  server::upstream_status s;
+snapshot::upstream_status poller::status(wall_clock::time_point now) const {
+  snapshot::upstream_status s;
   s.name = cfg_.name;
   s.url = cfg_.url;
   s.up = metrics_.up();

@@ -17,6 +17,7 @@
 #include "cmp/exposition/writer.hpp"
 #include "cmp/server/negotiation.hpp"
 #include "cmp/snapshot/snapshot.hpp"
+#include "cmp/snapshot/upstream_status.hpp"
 
 namespace cmp::server {
 
@@ -33,18 +34,7 @@ struct request_view {
   std::string_view scrape_timeout;  // X-Prometheus-Scrape-Timeout-Seconds
 };
 
-// One upstream as the status page and /-/ready see it.
-struct upstream_status {
-  std::string name;
-  std::string url;  // carries the organization id, never the key
-  bool up = false;
-  std::optional<wall_clock::time_point> last_success;
-  std::optional<wall_clock::time_point> snapshot_fetched_at;
-  std::chrono::milliseconds max_staleness{};
-  std::uint32_t budget_left = 0;
-  std::uint32_t budget_limit = 0;
-  std::string last_error;  // empty when the last attempt succeeded
-};
+using snapshot::upstream_status;
 
 // What the handler needs from the rest of the daemon.
 struct handler_context {

@@ -23,8 +23,8 @@
 #include <spdlog/logger.h>
 
 #include "cmp/config/config.hpp"
-#include "cmp/server/handler.hpp"
 #include "cmp/snapshot/snapshot.hpp"
+#include "cmp/snapshot/upstream_status.hpp"
 #include "cmp/telemetry/registry.hpp"
 #include "cmp/upstream/budget_ledger.hpp"
 #include "cmp/upstream/derived_counters.hpp"
@@ -57,7 +57,7 @@ class poller {
   // loop ends now instead of at the request's deadline (process exit).
   void abort();
 
-  [[nodiscard]] server::upstream_status status(std::chrono::system_clock::time_point now) const;
+  [[nodiscard]] snapshot::upstream_status status(std::chrono::system_clock::time_point now) const;
   [[nodiscard]] const config::upstream& settings() const noexcept { return cfg_; }
   [[nodiscard]] const std::shared_ptr<budget_ledger>& ledger() const noexcept { return ledger_; }
 
