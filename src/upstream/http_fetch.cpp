@@ -53,9 +53,9 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// Fails the result with `code` and a reason.
-void fail(fetch_result& r, std::string code, std::string why) {
-  r.code = std::move(code);
+// Fails the result with a fault and a reason.
+void fail(fetch_result& r, errc fault, std::string why) {
+  r.fault = fault;
   r.error = std::move(why);
 }
 
@@ -86,7 +86,7 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::t
   tcp.expires_at(deadline);
   auto [wec, written] = co_await http::async_write(stream, q, nothrow);
   if (wec) {
-    fail(r, is_timeout(wec) ? "timeout" : "protocol", "sending the request failed: " + wec.message());
+    fail(r, is_timeout(wec) ? errc::timeout : errc::protocol, "sending the request failed: " + wec.message());
     co_return;
   }
 
@@ -96,20 +96,18 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::t
   parser.body_limit(req.body_limit);
   auto [rec, read] = co_await http::async_read(stream, buffer, parser, nothrow);
   if (rec == http::error::body_limit) {
-    r.body_too_large = true;
-    fail(r, "protocol", "response body exceeds the " + std::to_string(req.body_limit >> 20) +
+    fail(r, errc::body_too_large, "response body exceeds the " + std::to_string(req.body_limit >> 20) +
                             " MiB limit; refused");
     co_return;
   }
   if (rec) {
-    fail(r, is_timeout(rec) ? "timeout" : "protocol", "reading the response failed: " + rec.message());
+    fail(r, is_timeout(rec) ? errc::timeout : errc::protocol, "reading the response failed: " + rec.message());
     co_return;
   }
   auto& res = parser.get();
   // The status is only reported once the body is usable: a refused or
   // corrupt body is a failed exchange (status 0), whatever the server said.
   const unsigned status = res.result_int();
-  r.code = std::to_string(status);
   auto header = [&](std::string_view name) {
     auto it = res.find(beast::string_view(name.data(), name.size()));
     return it == res.end() ? std::string() : std::string(it->value());
@@ -125,8 +123,7 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::t
     bool too_large = false;
     auto decoded = snapshot::gzip_decompress(res.body(), req.body_limit, &too_large);
     if (!decoded) {
-      r.body_too_large = too_large;
-      fail(r, "protocol", too_large ? "decompressed body exceeds the limit; refused"
+      fail(r, too_large ? errc::body_too_large : errc::protocol, too_large ? "decompressed body exceeds the limit; refused"
                                     : "gzip body is corrupt or truncated");
       co_return;
     }
@@ -134,12 +131,12 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::t
   } else if (encoding.empty() || encoding == "identity") {
     r.body = std::move(res.body());
   } else {
-    fail(r, "protocol", "unsupported Content-Encoding \"" + encoding + "\"");
+    fail(r, errc::protocol, "unsupported Content-Encoding \"" + encoding + "\"");
     co_return;
   }
   r.status = status;
   if (r.status < 200 || r.status >= 300) {
-    r.error = "HTTP " + r.code;
+    r.error = "HTTP " + std::to_string(r.status);
     if (r.status >= 300 && r.status < 400)
       r.error += " redirect" + (r.location.empty() ? std::string() : " to " + r.location) +
                  " (redirects are not followed; fix the url)";
@@ -154,7 +151,7 @@ asio::awaitable<bool> proxy_connect(beast::tcp_stream& tcp, steady::time_point d
   tcp.expires_at(deadline);
   auto [wec, w] = co_await http::async_write(tcp, q, nothrow);
   if (wec) {
-    fail(r, is_timeout(wec) ? "timeout" : "connect", "proxy CONNECT failed: " + wec.message());
+    fail(r, is_timeout(wec) ? errc::timeout : errc::connect, "proxy CONNECT failed: " + wec.message());
     co_return false;
   }
   beast::flat_buffer buffer;
@@ -162,15 +159,15 @@ asio::awaitable<bool> proxy_connect(beast::tcp_stream& tcp, steady::time_point d
   parser.skip(true);  // a CONNECT response has no body; the tunnel follows
   auto [rec, n] = co_await http::async_read_header(tcp, buffer, parser, nothrow);
   if (rec) {
-    fail(r, is_timeout(rec) ? "timeout" : "connect", "proxy CONNECT failed: " + rec.message());
+    fail(r, is_timeout(rec) ? errc::timeout : errc::connect, "proxy CONNECT failed: " + rec.message());
     co_return false;
   }
   if (parser.get().result_int() != 200) {
-    fail(r, "connect", "proxy refused CONNECT with HTTP " + std::to_string(parser.get().result_int()));
+    fail(r, errc::connect, "proxy refused CONNECT with HTTP " + std::to_string(parser.get().result_int()));
     co_return false;
   }
   if (buffer.size() != 0) {
-    fail(r, "protocol", "proxy sent data before the tunnel was established");
+    fail(r, errc::protocol, "proxy sent data before the tunnel was established");
     co_return false;
   }
   co_return true;
@@ -258,13 +255,13 @@ asio::awaitable<fetch_result> fetch(const fetch_request& req) {
   auto resolved = co_await (resolver.async_resolve(connect_host, connect_port, nothrow) ||
                             timer.async_wait(nothrow));
   if (resolved.index() == 1) {
-    fail(r, "timeout", "resolving " + connect_host + " timed out");
+    fail(r, errc::timeout, "resolving " + connect_host + " timed out");
     r.elapsed = steady::now() - start;
     co_return r;
   }
   auto [dec, endpoints] = std::get<0>(std::move(resolved));
   if (dec) {
-    fail(r, "dns", "resolving " + connect_host + " failed: " + dec.message());
+    fail(r, errc::dns, "resolving " + connect_host + " failed: " + dec.message());
     r.elapsed = steady::now() - start;
     co_return r;
   }
@@ -281,7 +278,7 @@ asio::awaitable<fetch_result> fetch(const fetch_request& req) {
   stream.expires_at(deadline);
   auto [cec, ep] = co_await stream.async_connect(endpoints, nothrow);
   if (cec) {
-    fail(r, is_timeout(cec) ? "timeout" : "connect",
+    fail(r, is_timeout(cec) ? errc::timeout : errc::connect,
          "connecting to " + connect_host + ":" + connect_port + " failed: " + cec.message());
     r.elapsed = steady::now() - start;
     co_return r;
@@ -311,15 +308,14 @@ asio::awaitable<fetch_result> fetch(const fetch_request& req) {
   auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, nothrow);
   if (hec) {
     if (is_timeout(hec)) {
-      fail(r, "timeout", "TLS handshake timed out");
+      fail(r, errc::timeout, "TLS handshake timed out");
     } else {
       const long verify = SSL_get_verify_result(tls.native_handle());
       if (verify != X509_V_OK) {
-        r.tls_verification_failed = true;
-        fail(r, "tls", std::string("TLS certificate verification failed: ") +
+        fail(r, errc::tls_untrusted, std::string("TLS certificate verification failed: ") +
                            X509_verify_cert_error_string(verify));
       } else {
-        fail(r, "tls", "TLS handshake failed: " + hec.message());
+        fail(r, errc::tls, "TLS handshake failed: " + hec.message());
       }
     }
     r.elapsed = steady::now() - start;

@@ -6,12 +6,12 @@
 #include <boost/url/parse.hpp>
 
 #include <cstdlib>
-#include <ctime>
 
 #include <spdlog/spdlog.h>
 
 #include "cmp/exposition/parser.hpp"
 #include "cmp/exposition/transform.hpp"
+#include "cmp/upstream/outcome.hpp"
 
 namespace cmp::upstream {
 
@@ -30,30 +30,6 @@ std::set<std::string> schema_of(const exposition::family_list& families) {
       for (const auto l : s.labels()) names.insert(f.name + "{" + std::string(l.name) + "}");
   }
   return names;
-}
-
-// Retry-After: delay-seconds or an HTTP-date (RFC 9110 10.2.3).
-std::optional<wall_clock::time_point> parse_retry_after(const std::string& v, wall_clock::time_point now) {
-  if (v.empty()) return std::nullopt;
-  char* end = nullptr;
-  const double seconds = std::strtod(v.c_str(), &end);
-  if (end != v.c_str() && *end == '\0' && seconds >= 0)
-    return now + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-  std::tm tm{};
-  if (const char* rest = strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm); rest && *rest == '\0')
-    return wall_clock::from_time_t(timegm(&tm));
-  return std::nullopt;
-}
-
-// x-ratelimit-reset-*: seconds ("17", "1.5") or a duration ("6m0s", "1s").
-std::optional<wall_clock::time_point> parse_reset(const std::string& v, wall_clock::time_point now) {
-  if (v.empty()) return std::nullopt;
-  char* end = nullptr;
-  const double seconds = std::strtod(v.c_str(), &end);
-  if (end != v.c_str() && *end == '\0' && seconds >= 0)
-    return now + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-  if (auto d = config::parse_duration(v)) return now + *d;
-  return std::nullopt;
 }
 
 std::chrono::steady_clock::duration until(wall_clock::time_point target, wall_clock::time_point now) {
@@ -233,50 +209,6 @@ void poller::report(const std::string& kind, const std::string& message, bool is
   }
 }
 
-poll_outcome poller::classify(const fetch_result& r, wall_clock::time_point now) {
-  poll_outcome o;
-  o.retry_allowed = r.should_retry != "false";
-  if (r.status == 0) {
-    o.what = (r.tls_verification_failed || r.body_too_large) ? poll_outcome::kind::final_for_slot
-                                                             : poll_outcome::kind::retryable;
-    report(r.code, r.error, true);
-    return o;
-  }
-  if (r.status == 200) {
-    o.what = poll_outcome::kind::success;
-    return o;
-  }
-  if (r.status == 429) {
-    o.what = poll_outcome::kind::rate_limited;
-    o.retry_after = parse_retry_after(r.retry_after, now);
-    if (!o.retry_after) o.retry_after = parse_reset(r.ratelimit_reset, now);
-    report("429", "rate limited by the upstream (HTTP 429" +
-                      (r.retry_after.empty() ? std::string() : ", Retry-After " + r.retry_after) +
-                      "); waiting as told",
-           true);
-    return o;
-  }
-  if (r.status == 401) {
-    o.what = poll_outcome::kind::final_for_slot;
-    report("401", "upstream rejected the API key (HTTP 401); check api_key_env/api_key_file; "
-                  "retrying at the next scheduled poll",
-           true);
-  } else if (r.status == 403) {
-    o.what = poll_outcome::kind::final_for_slot;
-    report("403", "upstream refused access (HTTP 403): the Metrics API is a private preview that may "
-                  "not be enabled for this organization, or the key lacks access; retrying at the "
-                  "next scheduled poll",
-           true);
-  } else if (r.status >= 500 || r.status == 408) {
-    o.what = poll_outcome::kind::retryable;
-    report(r.code, "upstream error: " + r.error, true);
-  } else {
-    o.what = poll_outcome::kind::final_for_slot;
-    report(r.code, "upstream answered " + r.error, true);
-  }
-  return o;
-}
-
 asio::awaitable<void> poller::run() {
   while (!stopping_) {
     auto now = wall_clock::now();
@@ -298,8 +230,9 @@ asio::awaitable<void> poller::run() {
     auto result = co_await fetch(request_);
     if (stopping_) break;
     now = wall_clock::now();
-    metrics_.count_request(result.code, std::chrono::duration<double>(result.elapsed).count());
-    auto outcome = classify(result, now);
+    metrics_.count_request(request_code(result), std::chrono::duration<double>(result.elapsed).count());
+    auto [outcome, report_kind, message] = classify(result, now);
+    if (outcome.what != poll_outcome::kind::success) report(report_kind, message, true);
     if (outcome.what == poll_outcome::kind::success) {
       if (publish(result.body, now, window_end, false)) {
         metrics_.set_up(true, now);

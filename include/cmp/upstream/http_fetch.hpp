@@ -14,6 +14,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/url/url.hpp>
+#include <boost/system/error_code.hpp>
 #include <boost/url/url_view.hpp>
 
 #include <functional>
@@ -25,6 +26,7 @@
 #include <string>
 
 #include "cmp/config/secret.hpp"
+#include "cmp/upstream/outcome.hpp"
 
 namespace cmp::upstream {
 
@@ -60,18 +62,17 @@ struct fetch_request {
 };
 
 struct fetch_result {
-  // The `code` label of cerebras_proxy_upstream_requests_total: the HTTP
-  // status ("200", "429", ...) or timeout, connect, tls, dns, protocol.
-  std::string code;
-  unsigned status = 0;  // 0 when no response arrived
+  // Why no usable response arrived (cmp::upstream::errc, see outcome.hpp);
+  // empty when one did. request_code() turns it, or the status, into the
+  // `code` label of cerebras_proxy_upstream_requests_total.
+  boost::system::error_code fault;
+  unsigned status = 0;  // 0 when no usable response arrived
   std::string body;     // decoded
   std::string content_type;
   std::string retry_after;        // Retry-After, as sent
   std::string ratelimit_reset;    // x-ratelimit-reset-requests (or -reset), as sent
   std::string should_retry;       // x-should-retry, as sent
   std::string location;           // for redirects, to say where it pointed
-  bool body_too_large = false;
-  bool tls_verification_failed = false;
   std::string error;  // human-readable reason for anything but a 2xx; never the key
   std::chrono::steady_clock::duration elapsed{};
 };

@@ -68,7 +68,6 @@ class poller {
   // when it is not valid exposition text.
   bool publish(const std::string& body, std::chrono::system_clock::time_point fetched_at,
                std::chrono::system_clock::time_point window_end, bool restored);
-  poll_outcome classify(const fetch_result& r, std::chrono::system_clock::time_point now);
   void report(const std::string& kind, const std::string& message, bool is_error);
 
   poller_context ctx_;
