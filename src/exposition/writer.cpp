@@ -1,5 +1,6 @@
 #include "cmp/exposition/writer.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <string_view>
 #include <unordered_set>
@@ -8,8 +9,6 @@
 
 namespace cmp::exposition {
 namespace {
-
-enum class format { text, openmetrics };
 
 // Enough for a value or a timestamp and their separators.
 constexpr std::size_t number_room = 64;
@@ -151,6 +150,79 @@ bool valid_om_counter(const family& fam) {
 }
 
 }  // namespace
+
+void family_stream::header(std::string_view name, metric_type type, std::string_view help) {
+  if (format_ == format::openmetrics && type == metric_type::counter && has_total_suffix(name))
+    name.remove_suffix(total_suffix.size());
+  const std::size_t start = out_.size();
+  out_.resize(start + 2 * (name.size() + 16) + 2 * help.size() + 32);
+  char* w = out_.data() + start;
+  w = put(w, "# HELP ");
+  w = put(w, name);
+  *w++ = ' ';
+  w = put_escaped(w, help, format_ == format::openmetrics);
+  w = put(w, "\n# TYPE ");
+  w = put(w, name);
+  *w++ = ' ';
+  w = put(w, type_word(type, format_));
+  *w++ = '\n';
+  out_.resize(static_cast<std::size_t>(w - out_.data()));
+}
+
+void family_stream::labels(std::initializer_list<label_ref> labels) {
+  if (labels.size() == 0) return;
+  std::size_t bound = 2;
+  for (const label_ref& l : labels) bound += l.name.size() + 4 + 2 * l.value.size();
+  const std::size_t start = out_.size();
+  out_.resize(start + bound);
+  char* w = out_.data() + start;
+  *w++ = '{';
+  bool first = true;
+  for (const label_ref& l : labels) {
+    if (!first) *w++ = ',';
+    first = false;
+    w = put(w, l.name);
+    *w++ = '=';
+    *w++ = '"';
+    w = put_escaped(w, l.value, true);
+    *w++ = '"';
+  }
+  *w++ = '}';
+  out_.resize(static_cast<std::size_t>(w - out_.data()));
+}
+
+void family_stream::sample(std::string_view name, std::initializer_list<label_ref> l, double value) {
+  out_ += name;
+  labels(l);
+  char buf[number_room];
+  char* w = buf;
+  *w++ = ' ';
+  w = detail::format_float(w, value);
+  *w++ = '\n';
+  out_.append(buf, w);
+}
+
+void family_stream::sample(std::string_view name, std::initializer_list<label_ref> l, std::uint64_t value) {
+  out_ += name;
+  labels(l);
+  char buf[number_room];
+  char* w = buf;
+  *w++ = ' ';
+  w = std::to_chars(w, w + 24, value).ptr;
+  *w++ = '\n';
+  out_.append(buf, w);
+}
+
+std::string_view le_text(double bound, char (&buf)[32]) {
+  char* w = detail::format_float(buf, bound);
+  const std::string_view digits(buf, static_cast<std::size_t>(w - buf));
+  // An integral bound gets its `.0`: OpenMetrics's canonical `le` form.
+  if (std::isfinite(bound) && digits.find_first_of(".e") == std::string_view::npos) {
+    *w++ = '.';
+    *w++ = '0';
+  }
+  return {buf, static_cast<std::size_t>(w - buf)};
+}
 
 void write_text(const family_list& families, std::string& out) {
   for (const family& fam : families) {

@@ -1,5 +1,6 @@
 #include "cmp/telemetry/registry.hpp"
 
+#include "cmp/exposition/writer.hpp"
 #include "cmp/telemetry/build_info.hpp"
 
 #include <algorithm>
@@ -10,76 +11,15 @@ namespace cmp::telemetry {
 
 namespace {
 
-void append_number(std::string& out, double v) {
-  if (std::isnan(v)) {
-    out += "NaN";
-  } else if (std::isinf(v)) {
-    out += v > 0 ? "+Inf" : "-Inf";
-  } else {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-  }
-}
-
-void append_number(std::string& out, std::uint64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
 double unix_seconds(wall_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-// Writes HELP/TYPE for a family. OpenMetrics names a counter family without
-// its `_total` suffix; the samples keep it.
-class family_writer {
- public:
-  family_writer(std::string& out, bool om) : out_(out), om_(om) {}
+using exposition::metric_type;
 
-  void header(std::string_view name, std::string_view type, std::string_view help) {
-    std::string_view family = name;
-    if (om_ && type == "counter" && family.ends_with("_total"))
-      family.remove_suffix(std::string_view("_total").size());
-    out_ += "# HELP ";
-    out_ += family;
-    out_ += ' ';
-    out_ += help;
-    out_ += "\n# TYPE ";
-    out_ += family;
-    out_ += ' ';
-    out_ += type;
-    out_ += '\n';
-  }
-
-  // name{k1="v1",k2="v2"} value
-  template <typename V>
-  void sample(std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
-              V value) {
-    out_ += name;
-    if (labels.size() != 0) {
-      out_ += '{';
-      bool first = true;
-      for (const auto& [k, v] : labels) {
-        if (!first) out_ += ',';
-        first = false;
-        out_ += k;
-        out_ += "=\"";
-        out_ += v;
-        out_ += '"';
-      }
-      out_ += '}';
-    }
-    out_ += ' ';
-    append_number(out_, value);
-    out_ += '\n';
-  }
-
- private:
-  std::string& out_;
-  bool om_;
-};
+exposition::family_stream family_writer(std::string& out, bool om) {
+  return {out, om ? exposition::format::openmetrics : exposition::format::text};
+}
 
 }  // namespace
 
@@ -157,47 +97,40 @@ void registry::render(std::string& out, bool om, wall_clock::time_point now) {
 }
 
 void registry::render_stable(std::string& out, bool om) const {
-  family_writer w(out, om);
+  auto w = family_writer(out, om);
 
-  w.header("cerebras_proxy_upstream_requests_total", "counter",
+  w.header("cerebras_proxy_upstream_requests_total", metric_type::counter,
            "Requests sent to the upstream, by HTTP status or failure kind "
            "(timeout, connect, tls, dns, protocol).");
   for (const auto& u : upstreams_)
     for (const auto& [code, n] : u->requests_by_code())
       w.sample("cerebras_proxy_upstream_requests_total", {{"upstream", u->name}, {"code", code}}, n);
 
-  w.header("cerebras_proxy_upstream_up", "gauge",
+  w.header("cerebras_proxy_upstream_up", metric_type::gauge,
            "1 if the last upstream attempt gave a valid snapshot, else 0.");
   for (const auto& u : upstreams_)
     w.sample("cerebras_proxy_upstream_up", {{"upstream", u->name}}, u->up() ? 1.0 : 0.0);
 
-  w.header("cerebras_proxy_upstream_last_success_timestamp_seconds", "gauge",
+  w.header("cerebras_proxy_upstream_last_success_timestamp_seconds", metric_type::gauge,
            "Unix time of the last valid snapshot fetched from the upstream.");
   for (const auto& u : upstreams_)
     if (u->last_success())
       w.sample("cerebras_proxy_upstream_last_success_timestamp_seconds", {{"upstream", u->name}},
                unix_seconds(*u->last_success()));
 
-  w.header("cerebras_proxy_snapshot_served", "gauge",
+  w.header("cerebras_proxy_snapshot_served", metric_type::gauge,
            "1 while the upstream's snapshot is served on /metrics, 0 once it is stale or absent.");
   for (const auto& u : upstreams_)
     w.sample("cerebras_proxy_snapshot_served", {{"upstream", u->name}}, u->snapshot_served() ? 1.0 : 0.0);
 
-  w.header("cerebras_proxy_upstream_request_duration_seconds", "histogram",
+  w.header("cerebras_proxy_upstream_request_duration_seconds", metric_type::histogram,
            "Duration of upstream requests, connect to last byte.");
   for (const auto& u : upstreams_) {
     const auto& h = u->request_duration();
     for (std::size_t i = 0; i < histogram::bounds.size(); ++i) {
-      char le[24];
-      auto r = std::to_chars(le, le + sizeof le, histogram::bounds[i]);
-      std::string_view le_text(le, static_cast<std::size_t>(r.ptr - le));
-      std::string padded;
-      if (le_text.find('.') == std::string_view::npos) {  // canonical OpenMetrics form: 1.0
-        padded = std::string(le_text) + ".0";
-        le_text = padded;
-      }
+      char le[32];
       w.sample("cerebras_proxy_upstream_request_duration_seconds_bucket",
-               {{"upstream", u->name}, {"le", le_text}}, h.bucket(i));
+               {{"upstream", u->name}, {"le", exposition::le_text(histogram::bounds[i], le)}}, h.bucket(i));
     }
     w.sample("cerebras_proxy_upstream_request_duration_seconds_bucket",
              {{"upstream", u->name}, {"le", "+Inf"}}, h.count());
@@ -206,71 +139,71 @@ void registry::render_stable(std::string& out, bool om) const {
              h.count());
   }
 
-  w.header("cerebras_proxy_upstream_parse_errors_total", "counter",
+  w.header("cerebras_proxy_upstream_parse_errors_total", metric_type::counter,
            "Upstream bodies rejected as invalid Prometheus text (the previous snapshot was kept).");
   for (const auto& u : upstreams_)
     w.sample("cerebras_proxy_upstream_parse_errors_total", {{"upstream", u->name}}, u->parse_errors());
 
-  w.header("cerebras_proxy_upstream_schema_changes_total", "counter",
+  w.header("cerebras_proxy_upstream_schema_changes_total", metric_type::counter,
            "Snapshots whose metric families or label names differ from the previous snapshot's.");
   for (const auto& u : upstreams_)
     w.sample("cerebras_proxy_upstream_schema_changes_total", {{"upstream", u->name}},
              u->schema_changes());
 
-  w.header("cerebras_proxy_config_last_reload_successful", "gauge",
+  w.header("cerebras_proxy_config_last_reload_successful", metric_type::gauge,
            "1 if the last configuration reload succeeded, else 0.");
   w.sample("cerebras_proxy_config_last_reload_successful", {}, reload_ok_ ? 1.0 : 0.0);
-  w.header("cerebras_proxy_config_last_reload_success_timestamp_seconds", "gauge",
+  w.header("cerebras_proxy_config_last_reload_success_timestamp_seconds", metric_type::gauge,
            "Unix time of the last successful configuration load.");
   w.sample("cerebras_proxy_config_last_reload_success_timestamp_seconds", {}, unix_seconds(reload_at_));
 
-  w.header("cerebras_proxy_build_info", "gauge", "Build information; always 1.");
+  w.header("cerebras_proxy_build_info", metric_type::gauge, "Build information; always 1.");
   w.sample("cerebras_proxy_build_info", {{"version", CMP_VERSION}, {"revision", build_revision()}}, 1.0);
 }
 
 void registry::render_live(std::string& out, bool om, wall_clock::time_point now) {
-  family_writer w(out, om);
+  auto w = family_writer(out, om);
   char code_buf[8];
 
-  w.header("cerebras_proxy_snapshot_age_seconds", "gauge",
+  w.header("cerebras_proxy_snapshot_age_seconds", metric_type::gauge,
            "Age of the snapshot kept for the upstream (served while younger than max_staleness).");
   for (const auto& u : upstreams_)
     if (u->snapshot_fetched_at)
       w.sample("cerebras_proxy_snapshot_age_seconds", {{"upstream", u->name}},
                std::max(0.0, std::chrono::duration<double>(now - *u->snapshot_fetched_at).count()));
 
-  w.header("cerebras_proxy_rate_limit_remaining", "gauge",
+  w.header("cerebras_proxy_rate_limit_remaining", metric_type::gauge,
            "Upstream requests still allowed in the current sliding rate-limit window.");
   for (const auto& u : upstreams_)
     if (u->rate_limit_remaining)
       w.sample("cerebras_proxy_rate_limit_remaining", {{"upstream", u->name}},
                static_cast<std::uint64_t>(u->rate_limit_remaining(now)));
 
-  w.header("cerebras_proxy_scrapes_total", "counter", "Requests to /metrics, by HTTP status.");
+  w.header("cerebras_proxy_scrapes_total", metric_type::counter, "Requests to /metrics, by HTTP status.");
   for (const auto& [status, n] : scrapes_) {
     auto r = std::to_chars(code_buf, code_buf + sizeof code_buf, status);
     w.sample("cerebras_proxy_scrapes_total",
              {{"code", std::string_view(code_buf, static_cast<std::size_t>(r.ptr - code_buf))}}, n);
   }
 
-  w.header("cerebras_proxy_http_connections_open", "gauge", "Open connections to the local listener.");
+  w.header("cerebras_proxy_http_connections_open", metric_type::gauge, "Open connections to the local listener.");
   w.sample("cerebras_proxy_http_connections_open", {}, open_connections_);
-  w.header("cerebras_proxy_http_connections_refused_total", "counter",
+  w.header("cerebras_proxy_http_connections_refused_total", metric_type::counter,
            "Connections refused because the listener was at its connection cap.");
   w.sample("cerebras_proxy_http_connections_refused_total", {}, connections_refused_);
 
   const auto& p = process_.sample(std::chrono::steady_clock::now());
-  w.header("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+  w.header("process_cpu_seconds_total", metric_type::counter, "Total user and system CPU time spent in seconds.");
   w.sample("process_cpu_seconds_total", {}, p.cpu_seconds);
-  w.header("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  w.header("process_resident_memory_bytes", metric_type::gauge, "Resident memory size in bytes.");
   w.sample("process_resident_memory_bytes", {}, p.resident_bytes);
-  w.header("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+  w.header("process_virtual_memory_bytes", metric_type::gauge, "Virtual memory size in bytes.");
   w.sample("process_virtual_memory_bytes", {}, p.virtual_bytes);
-  w.header("process_open_fds", "gauge", "Number of open file descriptors.");
+  w.header("process_open_fds", metric_type::gauge, "Number of open file descriptors.");
   w.sample("process_open_fds", {}, p.open_fds);
-  w.header("process_max_fds", "gauge", "Maximum number of open file descriptors.");
+  w.header("process_max_fds", metric_type::gauge, "Maximum number of open file descriptors.");
   w.sample("process_max_fds", {}, p.max_fds);
-  w.header("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+  w.header("process_start_time_seconds", metric_type::gauge, "Start time of the process since unix epoch in seconds.");
   w.sample("process_start_time_seconds", {}, p.start_time_seconds);
 }
 

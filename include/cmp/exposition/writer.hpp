@@ -12,11 +12,18 @@
 //    values below 2^53 as plain integers (`5`, not `5.0` or `5e+00`); `NaN`,
 //    `+Inf`, `-Inf`.
 
+#include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 
 #include "cmp/exposition/model.hpp"
 
 namespace cmp::exposition {
+
+// The two formats /metrics serves; the one name for them in every module
+// (writers, negotiation, snapshot views, self-metrics).
+enum class format : unsigned char { text, openmetrics };
 
 // Content-Type values of what the writers produce.
 inline constexpr const char* text_content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -51,5 +58,36 @@ void write_text(const family_list& families, std::string& out);
 //  * Name clashes with families rendered by other calls into the same output
 //    are not detected.
 void write_openmetrics(const family_list& families, std::string& out);
+
+// Writes families a sample at a time, without building a model: the daemon's
+// own metrics, rendered at every scrape. Same rules as the writers above
+// (escaping, numbers, `untyped`/`unknown`, OpenMetrics counter family names),
+// so the self-metrics can never drift from the upstream series' format.
+// The caller writes each family's samples right after its header(), with
+// names and label names that are valid; a counter announced in OpenMetrics
+// must be named `x_total`. Appends to `out`; one stream per buffer, not
+// thread-safe.
+class family_stream {
+ public:
+  family_stream(std::string& out, format f) noexcept : out_(out), format_(f) {}
+
+  // `# HELP` and `# TYPE`. In OpenMetrics a counter `x_total` is announced
+  // as family `x`.
+  void header(std::string_view name, metric_type type, std::string_view help);
+  void sample(std::string_view name, std::initializer_list<label_ref> labels, double value);
+  // Counts: exact beyond 2^53, where a double would round.
+  void sample(std::string_view name, std::initializer_list<label_ref> labels, std::uint64_t value);
+
+ private:
+  void labels(std::initializer_list<label_ref> labels);
+
+  std::string& out_;
+  format format_;
+};
+
+// The `le` label value of a histogram bound, in the form OpenMetrics
+// requires and Prometheus writes: `1.0`, `0.25`, `+Inf`. Returns a view
+// into `buf`.
+[[nodiscard]] std::string_view le_text(double bound, char (&buf)[32]);
 
 }  // namespace cmp::exposition
