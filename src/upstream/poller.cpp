@@ -72,7 +72,8 @@ poller::poller(poller_context ctx, config::upstream cfg, config::secret api_key,
       state_(ctx_.state_dir, cfg_.url),
       planner_(poll_planner::policy{cfg_.poll_interval, cfg_.poll_offset, cfg_.timeout,
                                     std::chrono::seconds(1),
-                                    std::max<std::chrono::milliseconds>(1s, cfg_.poll_interval / 4)}),
+                                    std::max<std::chrono::milliseconds>(1s, cfg_.poll_interval / 4),
+                                    cfg_.replicas.count, cfg_.replicas.index}),
       metrics_(ctx_.metrics.upstream(cfg_.name)),
       timer_(ctx_.ioc) {
   auto parsed = boost::urls::parse_uri(cfg_.url);
