@@ -142,5 +142,52 @@ class KeyRotationE2E(unittest.TestCase):
         self.assertGreater(h.secret_coverage()[1], 0)
 
 
+class RotationDuringA401E2E(unittest.TestCase):
+    """The file is replaced while a request with the old key is on its way:
+    the 401 re-reads the file, and the poll is retried once in the same
+    window with the new key instead of waiting for the next scheduled poll."""
+
+    INTERVAL = 5.0   # start span [0.3 s, 3.5 s]: room for a retry after a slow 401
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ws = h.Workspace("cmp-keyrot401-e2e-")
+        keys = cls.ws.subdir("keys")
+        cls.key_file = os.path.join(keys, "api-key")
+        write_key(cls.key_file, KEY_A)
+        cls.mock = KeyFileMock(cls.ws, cls.key_file, window="%ds" % cls.INTERVAL, rate_limit=10,
+                               rate_window="30s")
+        up = h.upstream_cfg(cls.mock, interval="%ds" % cls.INTERVAL, offset="300ms",
+                            timeout="1500ms", requests=10, window="30s", api_key_env=None)
+        up["api_key_file"] = cls.key_file
+        cls.daemon = h.Daemon(cls.ws, {"log": {"level": "debug", "format": "logfmt"},
+                                       "upstreams": [up]})
+        cls.daemon.wait_up(timeout=30)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        cls.mock.stop()
+
+    def test_401_rereads_the_file_and_retries_once_in_the_same_window(self):
+        # The next request gets a 401 one second after it arrived (it was
+        # sent with the valid old key); the key is rotated in that second.
+        self.mock.fault("401", delay="1s")
+        hit = h.wait_until(lambda: [r for r in self.mock.api_requests() if r["fault"] == "401"],
+                           3 * self.INTERVAL, "the request that gets the 401", interval=0.02)[0]
+        write_key(self.key_file, KEY_B)
+        after = h.wait_until(lambda: [r for r in self.mock.api_requests() if r["t"] > hit["t"]],
+                             3 * self.INTERVAL, "the request after the 401")
+        self.assertEqual(after[0]["status"], 200, after)
+        self.assertTrue(after[0]["auth"])
+        self.assertEqual(int(after[0]["t"] // self.INTERVAL), int(hit["t"] // self.INTERVAL),
+                         "the retry waited for the next scheduled poll")
+        self.assertEqual(self.daemon.self_value(RELOADS, upstream="default"), 1)
+        self.assertEqual(self.daemon.requests_total(code=401), 1)
+        self.assertIn("re-read after HTTP 401", self.daemon.log_text())
+        for key in (KEY_A, KEY_B):
+            self.assertEqual(h.secret_hits(key), [], "the key leaked")
+
+
 if __name__ == "__main__":
     h.main()
