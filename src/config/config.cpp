@@ -705,9 +705,12 @@ std::string summarize(const config& c) {
     line(fmt::format("  - name: {}", u.name));
     line(fmt::format("    url: {}", redact_userinfo(u.url)));
     if (!u.api_key_file.empty()) {
-      line(fmt::format("    api key: read from file {}", u.api_key_file));
+      line(fmt::format("    api key: read from file {} (checked before every poll: a replaced "
+                       "file is used without a reload)",
+                       u.api_key_file));
     } else {
-      line(fmt::format("    api key: read from environment variable {}", u.api_key_env));
+      line(fmt::format("    api key: read from environment variable {} (changes need a reload)",
+                       u.api_key_env));
     }
     if (!u.ca_file.empty()) line(fmt::format("    ca_file: {}", u.ca_file));
     line(fmt::format("    proxy: {}", u.proxy_url.empty() ? std::string("from HTTPS_PROXY/NO_PROXY")

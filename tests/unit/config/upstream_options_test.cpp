@@ -145,6 +145,15 @@ TEST(UpstreamReplicas, RecommendsWindowTimestamps) {
             "deduplication");
 }
 
+TEST(KeyRotation, SummarySaysWhichKeySourceFollowsRotation) {
+  EXPECT_THAT(summarize(parse_config(with("    api_key_file: /run/key\n"), "t.yml")),
+              HasSubstr("api key: read from file /run/key (checked before every poll: a replaced "
+                        "file is used without a reload)"));
+  EXPECT_THAT(summarize(parse_config(with(""), "t.yml")),
+              HasSubstr("api key: read from environment variable CEREBRAS_API_KEY (changes need "
+                        "a reload)"));
+}
+
 TEST(MaxRequestsPerMinute, CountsHowOftenTheWindowFitsInAMinute) {
   struct row {
     std::uint32_t requests;
