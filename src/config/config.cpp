@@ -376,8 +376,9 @@ upstream read_upstream(const YAML::Node& node, const std::string& key, problem_s
       if (const auto it = rf->find("count"); it != rf->end()) {
         const auto v = detail::read_uint32(it->second, child_key(rk, "count"), sink);
         if (v && *v == 0) {
-          sink.add(child_key(rk, "count"), "must be at least 1 (the number of daemons polling "
-                                           "this organization)");
+          sink.add(child_key(rk, "count"),
+                   "must be at least 1 (the number of daemons polling "
+                   "this organization)");
           replicas_ok = false;
         } else if (v) {
           u.replicas.count = *v;
@@ -705,9 +706,10 @@ std::string summarize(const config& c) {
     line(fmt::format("  - name: {}", u.name));
     line(fmt::format("    url: {}", redact_userinfo(u.url)));
     if (!u.api_key_file.empty()) {
-      line(fmt::format("    api key: read from file {} (checked before every poll: a replaced "
-                       "file is used without a reload)",
-                       u.api_key_file));
+      line(
+          fmt::format("    api key: read from file {} (checked before every poll: a replaced "
+                      "file is used without a reload)",
+                      u.api_key_file));
     } else {
       line(fmt::format("    api key: read from environment variable {} (changes need a reload)",
                        u.api_key_env));
@@ -721,9 +723,10 @@ std::string summarize(const config& c) {
     line(fmt::format("    budget: at most {} request{} in any {} sliding window", u.limit.requests,
                      u.limit.requests == 1 ? "" : "s", format_duration(u.limit.window)));
     if (u.replicas.count > 1) {
-      line(fmt::format("    replicas: this is replica {} of {} (own budget above; polls and "
-                       "retries only in its own slice of each interval)",
-                       u.replicas.index, u.replicas.count));
+      line(
+          fmt::format("    replicas: this is replica {} of {} (own budget above; polls and "
+                      "retries only in its own slice of each interval)",
+                      u.replicas.index, u.replicas.count));
     }
     line(fmt::format("    max_staleness: {}", format_duration(u.max_staleness)));
     line(fmt::format("    timestamps: {}", to_string(u.timestamps)));

@@ -34,8 +34,9 @@ poll_planner::poll_planner(policy p) : p_(p) {
   if (p_.replicas > 1 && width < std::chrono::milliseconds(1))
     throw std::invalid_argument("poll_planner: the start span is too short for the replicas");
   slice_begin_ = p_.offset + width * p_.replica_index;
-  slice_end_ = p_.replica_index + 1 == p_.replicas ? p_.interval - p_.timeout
-                                                   : slice_begin_ + width - std::chrono::milliseconds(1);
+  slice_end_ = p_.replica_index + 1 == p_.replicas
+                   ? p_.interval - p_.timeout
+                   : slice_begin_ + width - std::chrono::milliseconds(1);
 }
 
 poll_planner::time_point poll_planner::window_end_for(time_point t) const noexcept {

@@ -306,11 +306,12 @@ poll_outcome poller::classify(const fetch_result& r, wall_clock::time_point now)
   }
   if (r.status == 401) {
     o.what = poll_outcome::kind::final_for_slot;
-    report("401", key_watch_ ? "upstream rejected the API key (HTTP 401); api_key_file is read "
-                               "again: with a new key the poll is retried once now, else at "
-                               "the next scheduled poll"
-                             : "upstream rejected the API key (HTTP 401); check api_key_env/"
-                               "api_key_file; retrying at the next scheduled poll",
+    report("401",
+           key_watch_ ? "upstream rejected the API key (HTTP 401); api_key_file is read "
+                        "again: with a new key the poll is retried once now, else at "
+                        "the next scheduled poll"
+                      : "upstream rejected the API key (HTTP 401); check api_key_env/"
+                        "api_key_file; retrying at the next scheduled poll",
            true);
   } else if (r.status == 403) {
     o.what = poll_outcome::kind::final_for_slot;

@@ -83,8 +83,8 @@ class poller {
   poller_context ctx_;
   config::upstream cfg_;
   config::secret api_key_;
-  std::filesystem::path key_file_;           // empty: the key came from the environment
-  std::optional<api_key_watch> key_watch_;   // when key_file_ is set
+  std::filesystem::path key_file_;          // empty: the key came from the environment
+  std::optional<api_key_watch> key_watch_;  // when key_file_ is set
   fetch_request request_;
   std::shared_ptr<budget_ledger> ledger_;
   state_store state_;

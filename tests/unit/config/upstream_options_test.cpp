@@ -136,8 +136,9 @@ TEST(UpstreamReplicas, WarnsWhenTheReplicasTogetherExceedTheDocumentedLimit) {
 }
 
 TEST(UpstreamReplicas, RecommendsWindowTimestamps) {
-  const auto w = warnings_of(with("    rate_limit: {requests: 3, window: 1m}\n"
-                                  "    replicas: {count: 2}\n"));
+  const auto w =
+      warnings_of(with("    rate_limit: {requests: 3, window: 1m}\n"
+                       "    replicas: {count: 2}\n"));
   ASSERT_EQ(w.size(), 1u);
   EXPECT_EQ(w[0],
             "t.yml: upstreams[0].replicas: with timestamps: none each replica's samples get their "

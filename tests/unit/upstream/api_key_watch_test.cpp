@@ -122,8 +122,8 @@ TEST(ApiKeyWatch, A401RetriesOnlyWithANewKeyAndOncePerWindow) {
 }
 
 TEST(StatKeyFile, SeesReplacementAndDeletion) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("cmp-key-watch-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("cmp-key-watch-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = dir / "key";
   { std::ofstream(path) << "sk-one\n"; }

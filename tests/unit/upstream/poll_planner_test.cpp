@@ -202,8 +202,8 @@ TEST(PollPlannerReplicas, EachReplicaOwnsOneSliceOfTheStartSpan) {
     std::chrono::milliseconds begin, end;  // inclusive
   };
   const row rows[] = {
-      {0, 1, 5s, 50s},                                   // one replica: the whole span
-      {0, 2, 5s, 27499ms}, {1, 2, 27500ms, 50s},          // an HA pair
+      {0, 1, 5s, 50s},                            // one replica: the whole span
+      {0, 2, 5s, 27499ms}, {1, 2, 27500ms, 50s},  // an HA pair
       {0, 3, 5s, 19999ms}, {1, 3, 20s, 34999ms}, {2, 3, 35s, 50s},
   };
   for (const auto& r : rows) {
@@ -285,8 +285,8 @@ TEST(PollPlannerReplicas, SimulationNeverStartsTwoReplicasAtOnce) {
       // Slices tile the span without overlap, so the owner of a start is
       // unique: check it by position.
       for (const auto t : all_starts) {
-        const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(
-            t - make().window_end_for(t));
+        const auto since =
+            std::chrono::duration_cast<std::chrono::milliseconds>(t - make().window_end_for(t));
         std::uint32_t owners = 0;
         for (std::uint32_t i = 0; i < count; ++i) {
           const auto p = replica(i, count);
