@@ -175,7 +175,7 @@ class daemon {
           ledger = fresh;
         }
         upstream::poller_context pc{ioc_, store_, metrics_, poll_log_, [this] { return jitter_(rng_); },
-                                    c.state_dir};
+                                    c.state_dir, c.source};
         out.push_back(std::make_shared<upstream::poller>(pc, u, std::move(key), tls, ledger));
       } catch (const config::config_error& e) {
         for (const auto& p : e.problems()) problems.push_back(p);

@@ -40,20 +40,8 @@ bool has_control(std::string_view s) {
   throw config_error({fmt::format("{}: upstreams[name={}].{}: {}", source, u.name, field, reason)});
 }
 
-std::filesystem::path key_file_path(const upstream& u, std::string_view source) {
-  std::filesystem::path p(u.api_key_file);
-  if (p.is_absolute()) return p;
-  // systemd's LoadCredential= puts the file in $CREDENTIALS_DIRECTORY; without
-  // it, relative means next to the configuration file, like every other path.
-  if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir != nullptr && *dir != '\0') {
-    return std::filesystem::path(dir) / p;
-  }
-  const auto base = std::filesystem::path(source).parent_path();
-  return base.empty() ? p : base / p;
-}
-
 secret from_file(const upstream& u, std::string_view source, std::vector<std::string>* warnings) {
-  const auto path = key_file_path(u, source);
+  const auto path = api_key_file_path(u, source);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     fail(source, u, "api_key_file",
@@ -134,6 +122,18 @@ secret from_env(const upstream& u, std::string_view source) {
 }
 
 }  // namespace
+
+std::filesystem::path api_key_file_path(const upstream& u, std::string_view source) {
+  std::filesystem::path p(u.api_key_file);
+  if (p.is_absolute()) return p;
+  // systemd's LoadCredential= puts the file in $CREDENTIALS_DIRECTORY; without
+  // it, relative means next to the configuration file, like every other path.
+  if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir != nullptr && *dir != '\0') {
+    return std::filesystem::path(dir) / p;
+  }
+  const auto base = std::filesystem::path(source).parent_path();
+  return base.empty() ? p : base / p;
+}
 
 secret load_api_key(const upstream& u, std::string_view source,
                     std::vector<std::string>* warnings) {

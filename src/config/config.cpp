@@ -209,7 +209,7 @@ upstream read_upstream(const YAML::Node& node, const std::string& key, problem_s
       node, key, sink,
       {"name", "url", "api_key_env", "api_key_file", "ca_file", "proxy_url", "timeout",
        "poll_interval", "poll_offset", "rate_limit", "max_staleness", "timestamps", "extra_labels",
-       "rename_labels", "derived_counters"},
+       "rename_labels", "derived_counters", "replicas"},
       secret_hints);
   if (!fields) return u;
   const auto field = [&](std::string_view name) -> const YAML::Node* {
@@ -369,6 +369,43 @@ upstream read_upstream(const YAML::Node& node, const std::string& key, problem_s
     }
   }
 
+  bool replicas_ok = true;
+  if (const auto* n = field("replicas")) {
+    const std::string rk = k("replicas");
+    if (const auto rf = detail::read_fields(*n, rk, sink, {"count", "index"})) {
+      if (const auto it = rf->find("count"); it != rf->end()) {
+        const auto v = detail::read_uint32(it->second, child_key(rk, "count"), sink);
+        if (v && *v == 0) {
+          sink.add(child_key(rk, "count"),
+                   "must be at least 1 (the number of daemons polling "
+                   "this organization)");
+          replicas_ok = false;
+        } else if (v) {
+          u.replicas.count = *v;
+        } else {
+          replicas_ok = false;
+        }
+      }
+      if (const auto it = rf->find("index"); it != rf->end()) {
+        const auto v = detail::read_uint32(it->second, child_key(rk, "index"), sink);
+        if (v) {
+          u.replicas.index = *v;
+        } else {
+          replicas_ok = false;
+        }
+      }
+      if (replicas_ok && u.replicas.index >= u.replicas.count) {
+        sink.add(child_key(rk, "index"),
+                 fmt::format("{} must be less than replicas.count ({}); replicas are numbered "
+                             "from 0",
+                             u.replicas.index, u.replicas.count));
+        replicas_ok = false;
+      }
+    } else {
+      replicas_ok = false;
+    }
+  }
+
   // Cross-field rules, only when the fields they compare were read cleanly:
   // a bad `timeout` should not also produce a confusing comparison error.
   if (durations_ok) {
@@ -395,6 +432,16 @@ upstream read_upstream(const YAML::Node& node, const std::string& key, problem_s
                            format_duration(u.poll_offset), format_duration(u.timeout),
                            format_duration(u.poll_interval)));
     }
+    // Each replica gets an equal slice of the span a poll may start in; a
+    // slice under a second would put replicas back at the same moment.
+    const auto span = u.poll_interval - u.poll_offset - u.timeout;
+    if (replicas_ok && u.replicas.count > 1 && span >= duration::zero() &&
+        span / u.replicas.count < 1s) {
+      sink.add(k("replicas"),
+               fmt::format("{} replicas need at least 1s each of the span a poll may start in "
+                           "(poll_interval - poll_offset - timeout = {})",
+                           u.replicas.count, format_duration(span)));
+    }
     if (u.max_staleness < u.poll_interval) {
       sink.add(k("max_staleness"),
                fmt::format("{} must be at least poll_interval ({}), or every snapshot expires "
@@ -413,6 +460,26 @@ upstream read_upstream(const YAML::Node& node, const std::string& key, problem_s
           "polls will be skipped",
           sink.source(), k("rate_limit"), u.limit.requests, format_duration(u.limit.window),
           format_duration(u.poll_interval), polls));
+    }
+  }
+  if (limit_ok && replicas_ok && u.replicas.count > 1) {
+    // The organization's limit is shared: every replica spends its own
+    // rate_limit, so together they may send count times as much.
+    const auto per_minute = max_requests_per_minute(u.limit) * u.replicas.count;
+    if (per_minute > documented_requests_per_minute) {
+      warnings.push_back(fmt::format(
+          "{}: {}: {} replicas with {} requests per {} each may send {} requests in one minute, "
+          "above the Metrics API's documented limit of {} per organization; give each replica "
+          "rate_limit.requests: {} and window: 1m",
+          sink.source(), k("rate_limit"), u.replicas.count, u.limit.requests,
+          format_duration(u.limit.window), per_minute, documented_requests_per_minute,
+          std::max<std::uint32_t>(1, documented_requests_per_minute / u.replicas.count)));
+    }
+    if (u.timestamps != timestamp_mode::window) {
+      warnings.push_back(fmt::format(
+          "{}: {}: with timestamps: none each replica's samples get their own scrape time; "
+          "timestamps: window makes the replicas' samples identical for HA deduplication",
+          sink.source(), k("replicas")));
     }
   }
   return u;
@@ -514,6 +581,14 @@ std::filesystem::path resolve(const std::filesystem::path& base, const std::stri
 std::string mode_string(mode_t mode) { return fmt::format("{:04o}", mode & 07777); }
 
 }  // namespace
+
+std::uint64_t max_requests_per_minute(const rate_limit& limit) {
+  if (limit.window.count() <= 0) return limit.requests;
+  const std::int64_t minute = 60'000;
+  const std::int64_t w = limit.window.count();
+  const std::int64_t fits = w >= minute ? 1 : (minute + w - 1) / w;
+  return static_cast<std::uint64_t>(limit.requests) * static_cast<std::uint64_t>(fits);
+}
 
 config_error::config_error(std::vector<std::string> problems)
     : std::runtime_error(join_lines(problems)), problems_(std::move(problems)) {}
@@ -631,9 +706,13 @@ std::string summarize(const config& c) {
     line(fmt::format("  - name: {}", u.name));
     line(fmt::format("    url: {}", redact_userinfo(u.url)));
     if (!u.api_key_file.empty()) {
-      line(fmt::format("    api key: read from file {}", u.api_key_file));
+      line(
+          fmt::format("    api key: read from file {} (checked before every poll: a replaced "
+                      "file is used without a reload)",
+                      u.api_key_file));
     } else {
-      line(fmt::format("    api key: read from environment variable {}", u.api_key_env));
+      line(fmt::format("    api key: read from environment variable {} (changes need a reload)",
+                       u.api_key_env));
     }
     if (!u.ca_file.empty()) line(fmt::format("    ca_file: {}", u.ca_file));
     line(fmt::format("    proxy: {}", u.proxy_url.empty() ? std::string("from HTTPS_PROXY/NO_PROXY")
@@ -643,6 +722,12 @@ std::string summarize(const config& c) {
                      format_duration(u.timeout)));
     line(fmt::format("    budget: at most {} request{} in any {} sliding window", u.limit.requests,
                      u.limit.requests == 1 ? "" : "s", format_duration(u.limit.window)));
+    if (u.replicas.count > 1) {
+      line(
+          fmt::format("    replicas: this is replica {} of {} (own budget above; polls and "
+                      "retries only in its own slice of each interval)",
+                      u.replicas.index, u.replicas.count));
+    }
     line(fmt::format("    max_staleness: {}", format_duration(u.max_staleness)));
     line(fmt::format("    timestamps: {}", to_string(u.timestamps)));
     if (u.derived_counters) line("    derived_counters: true");

@@ -48,6 +48,11 @@ void upstream_metrics::count_schema_change() {
   ++generation_;
 }
 
+void upstream_metrics::count_api_key_reload() {
+  ++api_key_reloads_;
+  ++generation_;
+}
+
 void upstream_metrics::set_up(bool up, wall_clock::time_point now) {
   if (up == up_ && !up) return;
   up_ = up;
@@ -149,6 +154,11 @@ void registry::render_stable(std::string& out, bool om) const {
   for (const auto& u : upstreams_)
     w.sample("cerebras_proxy_upstream_schema_changes_total", {{"upstream", u->name}},
              u->schema_changes());
+
+  w.header("cerebras_proxy_api_key_reloads_total", metric_type::counter,
+           "New API keys read from a changed api_key_file and put to use without a reload.");
+  for (const auto& u : upstreams_)
+    w.sample("cerebras_proxy_api_key_reloads_total", {{"upstream", u->name}}, u->api_key_reloads());
 
   w.header("cerebras_proxy_config_last_reload_successful", metric_type::gauge,
            "1 if the last configuration reload succeeded, else 0.");

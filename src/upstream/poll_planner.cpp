@@ -24,6 +24,19 @@ poll_planner::poll_planner(policy p) : p_(p) {
   if (p_.interval.count() <= 0) throw std::invalid_argument("poll_planner: interval must be > 0");
   if (p_.offset.count() < 0 || p_.offset + p_.timeout > p_.interval)
     throw std::invalid_argument("poll_planner: offset + timeout must fit in the interval");
+  if (p_.replicas == 0 || p_.replica_index >= p_.replicas)
+    throw std::invalid_argument("poll_planner: replica_index must be less than replicas");
+  // Slice i is [offset + i*w, offset + (i+1)*w) and the last one ends where
+  // the span does, so the slices tile the span without overlapping: no
+  // instant belongs to two replicas.
+  const auto span = p_.interval - p_.timeout - p_.offset;
+  const auto width = span / p_.replicas;
+  if (p_.replicas > 1 && width < std::chrono::milliseconds(1))
+    throw std::invalid_argument("poll_planner: the start span is too short for the replicas");
+  slice_begin_ = p_.offset + width * p_.replica_index;
+  slice_end_ = p_.replica_index + 1 == p_.replicas
+                   ? p_.interval - p_.timeout
+                   : slice_begin_ + width - std::chrono::milliseconds(1);
 }
 
 poll_planner::time_point poll_planner::window_end_for(time_point t) const noexcept {
@@ -32,14 +45,14 @@ poll_planner::time_point poll_planner::window_end_for(time_point t) const noexce
 }
 
 poll_planner::time_point poll_planner::next_slot_after(time_point t) const noexcept {
-  auto slot = window_end_for(t) + p_.offset;
+  auto slot = window_end_for(t) + slice_begin_;
   if (slot <= t) slot += p_.interval;
   return slot;
 }
 
 poll_planner::time_point poll_planner::earliest_start_at_or_after(time_point t) const noexcept {
   const auto boundary = window_end_for(t);
-  if (t >= boundary + p_.offset && t <= boundary + p_.interval - p_.timeout) return t;
+  if (t >= boundary + slice_begin_ && t <= boundary + slice_end_) return t;
   return next_slot_after(t);
 }
 

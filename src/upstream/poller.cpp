@@ -48,7 +48,8 @@ poller::poller(poller_context ctx, config::upstream cfg, config::secret api_key,
       state_(ctx_.state_dir, cfg_.url),
       planner_(poll_planner::policy{cfg_.poll_interval, cfg_.poll_offset, cfg_.timeout,
                                     std::chrono::seconds(1),
-                                    std::max<std::chrono::milliseconds>(1s, cfg_.poll_interval / 4)}),
+                                    std::max<std::chrono::milliseconds>(1s, cfg_.poll_interval / 4),
+                                    cfg_.replicas.count, cfg_.replicas.index}),
       metrics_(ctx_.metrics.upstream(cfg_.name)),
       timer_(ctx_.ioc) {
   auto parsed = boost::urls::parse_uri(cfg_.url);
@@ -61,6 +62,53 @@ poller::poller(poller_context ctx, config::upstream cfg, config::secret api_key,
   request_.proxy = select_proxy(request_.url, cfg_.proxy_url, [](const char* n) { return std::getenv(n); });
   request_.on_socket = [this](asio::ip::tcp::socket* s) { active_socket_ = s; };
   metrics_.rate_limit_remaining = [l = ledger_](wall_clock::time_point now) { return l->remaining(now); };
+  if (!cfg_.api_key_file.empty()) {
+    key_file_ = config::api_key_file_path(cfg_, ctx_.config_source);
+    // Stat'ed just after the caller read the key: a change in between is
+    // caught by the first 401's re-read at worst.
+    key_watch_.emplace(stat_key_file(key_file_));
+  }
+}
+
+api_key_watch::event poller::refresh_key(api_key_watch::cause why) {
+  if (!key_watch_) return api_key_watch::event::none;
+  const auto st = stat_key_file(key_file_);
+  if (!key_watch_->should_read(why, st)) return api_key_watch::event::none;
+  auto result = api_key_watch::read_result::failed;
+  std::string problem;
+  try {
+    auto key = config::load_api_key(cfg_, ctx_.config_source);
+    if (key == api_key_) {
+      result = api_key_watch::read_result::same_key;
+    } else {
+      result = api_key_watch::read_result::new_key;
+      api_key_ = std::move(key);
+      request_.api_key = api_key_;
+    }
+  } catch (const config::config_error& e) {
+    problem = e.what();  // names the file and the reason, never the content
+  }
+  const auto ev = key_watch_->on_read(st, result);
+  switch (ev) {
+    case api_key_watch::event::rotated:
+      metrics_.count_api_key_reload();
+      ctx_.log->info("upstream={} API key reloaded from {} ({}); used from this request on",
+                     cfg_.name, key_file_.string(),
+                     why == api_key_watch::cause::unauthorized ? "re-read after HTTP 401"
+                                                               : "the file changed");
+      break;
+    case api_key_watch::event::unreadable:
+      ctx_.log->warn("upstream={} API key file unusable, keeping the key in use: {}", cfg_.name,
+                     problem);
+      break;
+    case api_key_watch::event::readable_again:
+      ctx_.log->info("upstream={} API key file {} readable again (same key)", cfg_.name,
+                     key_file_.string());
+      break;
+    case api_key_watch::event::none:
+      break;
+  }
+  return ev;
 }
 
 void poller::start(const std::shared_ptr<poller>& self) {
@@ -227,12 +275,25 @@ asio::awaitable<void> poller::run() {
       ctx_.log->error("upstream={} cannot persist the budget ledger: {}", cfg_.name, e.what());
     }
     const auto window_end = planner_.window_end_for(now);
+    (void)refresh_key(api_key_watch::cause::before_poll);
     auto result = co_await fetch(request_);
     if (stopping_) break;
     now = wall_clock::now();
     metrics_.count_request(request_code(result), std::chrono::duration<double>(result.elapsed).count());
     auto [outcome, report_kind, message] = classify(result, now);
+    if (result.status == 401 && key_watch_) {
+      message = "upstream rejected the API key (HTTP 401); api_key_file is read again: with a new "
+                "key the poll is retried once now, else at the next scheduled poll";
+    }
     if (outcome.what != poll_outcome::kind::success) report(report_kind, message, true);
+    if (result.status == 401 && key_watch_) {
+      // The file may have been replaced since the stat above. A new key
+      // turns this 401 into one retry; planner and ledger still decide when.
+      const auto ev = refresh_key(api_key_watch::cause::unauthorized);
+      if (key_watch_->retry_after_unauthorized(ev, window_end) && outcome.retry_allowed) {
+        outcome.what = poll_outcome::kind::retryable;
+      }
+    }
     if (outcome.what == poll_outcome::kind::success) {
       if (publish(result.body, now, window_end, false)) {
         metrics_.set_up(true, now);

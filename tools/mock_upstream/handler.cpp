@@ -166,7 +166,7 @@ void request_log::write(const std::string& line) {
 }
 
 handler::handler(const options& opts)
-    : opts_(opts), budget_(opts.rate_limit, opts.rate_window) {
+    : opts_(opts), api_key_(opts.api_key), budget_(opts.rate_limit, opts.rate_window) {
   if (!opts.request_log.empty()) log_ = std::make_unique<request_log>(opts.request_log);
   auto now = std::chrono::system_clock::now();
   for (const auto& f : opts.faults) faults_.add(f, now, opts.window);
@@ -249,7 +249,7 @@ reply handler::api_request(const request& req, const clock_reading& now) {
     set_json(r, http::status::method_not_allowed,
              api_error("Method not allowed", "invalid_request_error", "", "method_not_allowed"));
     r.res.set(http::field::allow, "GET");
-  } else if (!bearer_matches(req[http::field::authorization], opts_.api_key)) {
+  } else if (!bearer_matches(req[http::field::authorization], api_key_)) {
     set_json(r, http::status::unauthorized,
              api_error("Wrong API Key", "invalid_request_error", "api_key", "wrong_api_key"));
     r.res.set(http::field::www_authenticate, "Bearer");

@@ -61,6 +61,9 @@ class handler {
 
   reply handle(const request& req, const clock_reading& now);
 
+  // Replaces the accepted Bearer key (a rotated --api-key-file).
+  void set_api_key(std::string key) { api_key_ = std::move(key); }
+
   // The window the API serves at `wall`: floor(t / W) - 1.
   std::int64_t served_window(std::chrono::system_clock::time_point wall) const;
 
@@ -80,6 +83,7 @@ class handler {
   cached_body& oversized_body(std::size_t size);
 
   const options& opts_;
+  std::string api_key_;  // starts as opts_.api_key
   request_budget budget_;
   fault_plan faults_;
   std::unique_ptr<request_log> log_;

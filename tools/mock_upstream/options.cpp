@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "duration.hpp"
+#include "key_file.hpp"
 
 namespace cmp::mock {
 
@@ -31,16 +32,9 @@ void parse_listen(std::string_view text, options& o) {
 }
 
 std::string read_key_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw usage_error("--api-key-file: cannot read '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string key = ss.str();
-  while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) {
-    key.pop_back();
-  }
-  if (key.empty()) throw usage_error("--api-key-file: '" + path + "' is empty");
-  return key;
+  auto key = read_key(path);
+  if (!key) throw usage_error("--api-key-file: cannot read '" + path + "' or it is empty");
+  return *key;
 }
 
 }  // namespace
@@ -67,7 +61,11 @@ Flags (--flag VALUE or --flag=VALUE):
   --org ID                  organization id served (default org_abc123); others -> 404
   --api-key KEY             the accepted Bearer key
   --api-key-file FILE       read the key from FILE (trailing newline stripped);
-                            without either flag $CEREBRAS_API_KEY is used, else exit 1
+                            re-read when the file changes, so replacing it rotates
+                            the key (only the new key is accepted from the next
+                            request on; an unreadable or empty file keeps the last
+                            key); without either flag $CEREBRAS_API_KEY is used,
+                            else exit 1
   --window DUR              aggregation window (default 60s); at time t the API serves
                             window w = floor(t / DUR) - 1, the last complete one
   --endpoints N             number of endpoints (default 2; 500 give ~1.5 MB)
@@ -185,6 +183,7 @@ options parse_options(int argc, char** argv) {
   if (!key_file.empty()) {
     if (key_given) throw usage_error("give --api-key or --api-key-file, not both");
     o.api_key = read_key_file(key_file);
+    o.api_key_file = key_file;
   } else if (!key_given) {
     const char* env = std::getenv("CEREBRAS_API_KEY");
     if (env == nullptr || *env == '\0') {

@@ -20,6 +20,7 @@ struct options {
   std::string tls_cert;                // PEM chain; with tls_key: HTTPS only
   std::string tls_key;
   std::string api_key;                 // never printed
+  std::string api_key_file;            // when set: re-read when it changes (key rotation)
   data_shape shape;                    // org, endpoints, latency label
   std::chrono::milliseconds window{60'000};
   std::size_t rate_limit = 6;          // 0: unlimited

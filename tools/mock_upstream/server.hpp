@@ -17,10 +17,12 @@
 
 #include <cstdint>
 #include <list>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "handler.hpp"
+#include "key_file.hpp"
 #include "options.hpp"
 
 namespace cmp::mock {
@@ -62,6 +64,7 @@ class server {
   asio::io_context& ioc_;
   const options& opts_;
   handler& handler_;
+  std::optional<key_file> key_file_;  // with --api-key-file: checked per request
   asio::ssl::context* tls_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer hard_stop_;

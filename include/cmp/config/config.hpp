@@ -29,6 +29,20 @@ struct rate_limit {
   duration window = 60s;       // ... in any sliding window of this length
 };
 
+// This daemon's place among R copies polling the same organization (an HA
+// pair: each Prometheus with its own sidecar daemon). It does not divide the
+// budget itself: `rate_limit.requests` is already this replica's share, and
+// --check-config warns when requests x count can exceed the organization's
+// limit. What it changes is *when*: the span in which a poll may start
+// ([poll_offset, poll_interval - timeout] after each boundary) is cut into
+// `count` equal slices and replica `index` starts its polls and retries only
+// in its own slice, so replicas never ask at the same moment, yet all fetch
+// the same window and (with `timestamps: window`) serve identical samples.
+struct replica_set {
+  std::uint32_t count = 1;  // daemons polling this organization, each with this config
+  std::uint32_t index = 0;  // this daemon's place, 0 <= index < count
+};
+
 struct upstream {
   std::string name = "default";                  // [a-zA-Z0-9_-]+, unique; the `upstream` label
   std::string url;                               // https://..., or http:// for loopback hosts only
@@ -49,6 +63,7 @@ struct upstream {
   // Also serve cerebras_proxy_cumulative_<name> counters: the running sum of
   // each per-window `*_total` gauge, every window added once, persisted.
   bool derived_counters = false;
+  replica_set replicas;  // HA: which of several daemons on one organization this is
 };
 
 struct log_settings {
@@ -93,6 +108,19 @@ class config_error : public std::runtime_error {
 [[nodiscard]] std::optional<duration> parse_duration(std::string_view text);
 // The inverse, shortest Prometheus form: 90000ms -> "1m30s".
 [[nodiscard]] std::string format_duration(duration d);
+
+// The Metrics API's documented limit per organization. rate_limit defaults to
+// it; with replicas, the copies together must stay within it.
+inline constexpr std::uint32_t documented_requests_per_minute = 6;
+
+// The most requests one replica's rate_limit lets through in any 60 s: a
+// sliding window shorter than a minute fits ceil(60 s / window) times.
+[[nodiscard]] std::uint64_t max_requests_per_minute(const rate_limit& limit);
+
+// Where `api_key_file` is read from: as written when absolute, else under
+// $CREDENTIALS_DIRECTORY (systemd's LoadCredential=) when that is set, else
+// next to `source`. The daemon stats this path before each poll.
+[[nodiscard]] std::filesystem::path api_key_file_path(const upstream& u, std::string_view source);
 
 // The upstream's API key, from `api_key_file` when set (a relative path is
 // resolved against $CREDENTIALS_DIRECTORY, systemd's LoadCredential=, when

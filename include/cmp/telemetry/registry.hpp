@@ -55,6 +55,8 @@ class upstream_metrics {
   void count_request(std::string_view code, double seconds);
   void count_parse_error();
   void count_schema_change();
+  // A rotated api_key_file was read and its new key put to use.
+  void count_api_key_reload();
   // The outcome of an attempt; a success also sets the last-success time.
   void set_up(bool up, wall_clock::time_point now);
   // false once the snapshot is older than max_staleness.
@@ -66,6 +68,7 @@ class upstream_metrics {
   [[nodiscard]] const histogram& request_duration() const { return request_duration_; }
   [[nodiscard]] std::uint64_t parse_errors() const { return parse_errors_; }
   [[nodiscard]] std::uint64_t schema_changes() const { return schema_changes_; }
+  [[nodiscard]] std::uint64_t api_key_reloads() const { return api_key_reloads_; }
   [[nodiscard]] bool up() const { return up_; }
   [[nodiscard]] std::optional<wall_clock::time_point> last_success() const { return last_success_; }
   [[nodiscard]] bool snapshot_served() const { return snapshot_served_; }
@@ -76,6 +79,7 @@ class upstream_metrics {
   histogram request_duration_;
   std::uint64_t parse_errors_ = 0;
   std::uint64_t schema_changes_ = 0;
+  std::uint64_t api_key_reloads_ = 0;
   bool up_ = false;
   std::optional<wall_clock::time_point> last_success_;
   bool snapshot_served_ = false;

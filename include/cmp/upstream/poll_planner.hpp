@@ -12,6 +12,13 @@
 // `timestamps: window` stamps it with). A retry that would start outside that
 // span waits for the next scheduled poll instead.
 //
+// Replicas (several daemons on one organization, see config::replica_set):
+// the start span is cut into `replicas` equal slices and replica `index`
+// starts polls and retries only inside its own slice. Slices are disjoint,
+// so two replicas never start a request at the same moment, and each slice
+// lies inside the span, so every replica fetches the same window. With one
+// replica the slice is the whole span.
+//
 // Not thread-safe; owned by one poller.
 
 #include <chrono>
@@ -48,6 +55,8 @@ class poll_planner {
     duration timeout{std::chrono::seconds(10)};
     duration backoff_base{std::chrono::seconds(1)};
     duration backoff_cap{std::chrono::seconds(15)};
+    std::uint32_t replicas = 1;       // daemons sharing the organization
+    std::uint32_t replica_index = 0;  // this one, < replicas
   };
 
   struct decision {
@@ -70,10 +79,15 @@ class poll_planner {
   // End of the window whose data a request started at `t` receives
   // (the last interval boundary at or before t).
   [[nodiscard]] time_point window_end_for(time_point t) const noexcept;
-  // The scheduled poll time (boundary + offset) strictly after t.
+  // The scheduled poll time (boundary + slice_begin(); with one replica,
+  // boundary + offset) strictly after t.
   [[nodiscard]] time_point next_slot_after(time_point t) const noexcept;
   // t itself if a request may start then, else the next scheduled poll.
   [[nodiscard]] time_point earliest_start_at_or_after(time_point t) const noexcept;
+  // This replica's slice of the start span, as offsets from the boundary:
+  // a request may start at boundary + d for slice_begin() <= d <= slice_end().
+  [[nodiscard]] duration slice_begin() const noexcept { return slice_begin_; }
+  [[nodiscard]] duration slice_end() const noexcept { return slice_end_; }
 
   [[nodiscard]] std::uint32_t failed_attempts() const noexcept { return attempts_; }
   [[nodiscard]] time_point due() const noexcept { return due_; }
@@ -82,6 +96,8 @@ class poll_planner {
   [[nodiscard]] duration backoff(std::uint32_t attempt, double jitter01) const noexcept;
 
   policy p_;
+  duration slice_begin_{};
+  duration slice_end_{};  // inclusive
   time_point due_{};
   std::uint32_t attempts_ = 0;  // failures since the last success, this window
 };

@@ -8,6 +8,10 @@
 // ends the loop at its next wait; a request in flight finishes (bounded by
 // `timeout`) but its result is no longer published. The budget_ledger is
 // shared so that a reloaded poller for the same organization inherits it.
+//
+// With `api_key_file`, the file is stat'ed before every poll and re-read
+// when it changed, and re-read after a 401 (see api_key_watch): a rotated
+// key is used from the next request on, without a reload.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -26,6 +30,7 @@
 #include "cmp/snapshot/snapshot.hpp"
 #include "cmp/snapshot/upstream_status.hpp"
 #include "cmp/telemetry/registry.hpp"
+#include "cmp/upstream/api_key_watch.hpp"
 #include "cmp/upstream/budget_ledger.hpp"
 #include "cmp/upstream/derived_counters.hpp"
 #include "cmp/upstream/http_fetch.hpp"
@@ -41,6 +46,7 @@ struct poller_context {
   std::shared_ptr<spdlog::logger> log;
   std::function<double()> jitter;  // uniform in [0, 1]
   std::filesystem::path state_dir;  // empty: nothing persisted
+  std::string config_source;        // the configuration file: a relative api_key_file is next to it
 };
 
 class poller {
@@ -69,10 +75,15 @@ class poller {
   bool publish(const std::string& body, std::chrono::system_clock::time_point fetched_at,
                std::chrono::system_clock::time_point window_end, bool restored);
   void report(const std::string& kind, const std::string& message, bool is_error);
+  // Re-reads a changed (or, after a 401, any) api_key_file and puts a new
+  // key to use; logs and counts what happened, never the key.
+  api_key_watch::event refresh_key(api_key_watch::cause why);
 
   poller_context ctx_;
   config::upstream cfg_;
   config::secret api_key_;
+  std::filesystem::path key_file_;          // empty: the key came from the environment
+  std::optional<api_key_watch> key_watch_;  // when key_file_ is set
   fetch_request request_;
   std::shared_ptr<budget_ledger> ledger_;
   state_store state_;

@@ -43,6 +43,8 @@ TEST(Examples, DaemonConfigLoadsAndStatesTheDefaults) {
   EXPECT_EQ(u.max_staleness, d.max_staleness);
   EXPECT_EQ(u.timestamps, d.timestamps);
   EXPECT_EQ(u.extra_labels, d.extra_labels);
+  EXPECT_EQ(u.replicas.count, d.replicas.count);
+  EXPECT_EQ(u.replicas.index, d.replicas.index);
   for (const auto& w : c.warnings) {
     // Only the file mode may be remarked on (a checkout is usually 0644).
     EXPECT_NE(w.find("world-readable"), std::string::npos) << w;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 
@@ -187,6 +188,115 @@ TEST(PollPlanner, SimulationKeepsScheduleAndBudget) {
     }
     for (auto& [w, n] : successes_per_window) ASSERT_EQ(n, 1);
     for (std::size_t i = 6; i < sends.size(); ++i) ASSERT_GT(sends[i] - sends[i - 6], 60s);
+  }
+}
+
+poll_planner replica(std::uint32_t index, std::uint32_t count) {
+  return poll_planner(poll_planner::policy{60s, 5s, 10s, 1s, 15s, count, index});
+}
+
+// The start span [5 s, 50 s] after each boundary, cut into equal slices.
+TEST(PollPlannerReplicas, EachReplicaOwnsOneSliceOfTheStartSpan) {
+  struct row {
+    std::uint32_t index, count;
+    std::chrono::milliseconds begin, end;  // inclusive
+  };
+  const row rows[] = {
+      {0, 1, 5s, 50s},                            // one replica: the whole span
+      {0, 2, 5s, 27499ms}, {1, 2, 27500ms, 50s},  // an HA pair
+      {0, 3, 5s, 19999ms}, {1, 3, 20s, 34999ms}, {2, 3, 35s, 50s},
+  };
+  for (const auto& r : rows) {
+    const auto p = replica(r.index, r.count);
+    EXPECT_EQ(p.slice_begin(), r.begin) << r.index << "/" << r.count;
+    EXPECT_EQ(p.slice_end(), r.end) << r.index << "/" << r.count;
+  }
+}
+
+TEST(PollPlannerReplicas, SecondReplicaPollsInItsOwnSliceOfTheSameWindow) {
+  auto p = replica(1, 2);
+  p.start(noon + 6s, std::nullopt);
+  auto d = p.decide(noon + 6s, noon);
+  EXPECT_FALSE(d.fetch_now);
+  EXPECT_EQ(d.wait_until, noon + 27500ms);
+  EXPECT_EQ(p.window_end_for(d.wait_until), noon);  // same window as replica 0 at noon + 5 s
+  p.on_result(noon + 28s, {kind::success, {}, true}, 0.5);
+  EXPECT_EQ(p.due(), noon + 87500ms);
+}
+
+TEST(PollPlannerReplicas, FirstReplicaRetriesOnlyUntilItsSliceEnds) {
+  auto p = replica(0, 2);
+  p.start(noon + 5s, std::nullopt);
+  p.on_result(noon + 26s, {kind::retryable, {}, true}, 1.0);  // + 1 s = 27 s: in the slice
+  EXPECT_EQ(p.due(), noon + 27s);
+  p.on_result(noon + 27200ms, {kind::retryable, {}, true}, 1.0);  // 29.2 s: the other's slice
+  EXPECT_EQ(p.due(), noon + 65s);
+  // A budget that frees up in the other replica's slice waits too.
+  EXPECT_EQ(replica(0, 2).decide(noon + 5s, noon + 30s).wait_until, noon + 65s);
+}
+
+TEST(PollPlannerReplicas, RejectsAnIndexOutsideTheSetAndSlicesTooThin) {
+  EXPECT_THROW(replica(2, 2), std::invalid_argument);
+  EXPECT_THROW(replica(0, 0), std::invalid_argument);
+  EXPECT_THROW(poll_planner(poll_planner::policy{1s, 0s, 1s, 1s, 1s, 2, 0}), std::invalid_argument);
+}
+
+// Two or three replicas, each with its own ledger and random outcomes: no
+// start of one replica ever lies in another's slice (so no two starts
+// coincide), every start still fetches a window unambiguously, and each
+// replica keeps its own share of the budget.
+TEST(PollPlannerReplicas, SimulationNeverStartsTwoReplicasAtOnce) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (std::uint32_t count : {2u, 3u}) {
+    for (int round = 0; round < 10; ++round) {
+      std::vector<tp> all_starts;
+      for (std::uint32_t index = 0; index < count; ++index) {
+        auto p = replica(index, count);
+        budget_ledger ledger(6 / count, 60s);
+        auto now = noon + std::chrono::milliseconds(rng() % 60'000);
+        p.start(now, std::nullopt);
+        std::vector<tp> sends;
+        for (int step = 0; step < 1000; ++step) {
+          auto d = p.decide(now, ledger.next_allowed(now));
+          if (!d.fetch_now) {
+            ASSERT_GT(d.wait_until, now);
+            now = d.wait_until;
+            continue;
+          }
+          ASSERT_TRUE(ledger.try_acquire(now));
+          sends.push_back(now);
+          all_starts.push_back(now);
+          const auto since = now - p.window_end_for(now);
+          ASSERT_GE(since, p.slice_begin());
+          ASSERT_LE(since, p.slice_end());
+          poll_outcome o;
+          const double r = u(rng);
+          o.what = r < 0.4 ? kind::success : r < 0.9 ? kind::retryable : kind::rate_limited;
+          if (o.what == kind::rate_limited && rng() % 2)
+            o.retry_after = now + std::chrono::seconds(rng() % 90);
+          now += std::chrono::milliseconds(rng() % 10'000);
+          p.on_result(now, o, u(rng));
+        }
+        const std::size_t share = 6 / count;
+        for (std::size_t i = share; i < sends.size(); ++i)
+          ASSERT_GT(sends[i] - sends[i - share], 60s);
+      }
+      // Slices tile the span without overlap, so the owner of a start is
+      // unique: check it by position.
+      for (const auto t : all_starts) {
+        const auto since =
+            std::chrono::duration_cast<std::chrono::milliseconds>(t - make().window_end_for(t));
+        std::uint32_t owners = 0;
+        for (std::uint32_t i = 0; i < count; ++i) {
+          const auto p = replica(i, count);
+          if (since >= p.slice_begin() && since <= p.slice_end()) ++owners;
+        }
+        ASSERT_EQ(owners, 1u);
+      }
+      std::sort(all_starts.begin(), all_starts.end());
+      ASSERT_EQ(std::adjacent_find(all_starts.begin(), all_starts.end()), all_starts.end());
+    }
   }
 }
 
