@@ -261,10 +261,14 @@ class text_parser {
     }
   }
 
-  void parse_line(const char* p, const char* eol) {
-    p = skip_blanks(p, eol);
+  void parse_line(const char* const begin, const char* eol) {
+    const char* p = skip_blanks(begin, eol);
     if (p == eol) return;
     if (*p == '#') return parse_comment(p + 1, eol);
+    if (p != begin) {
+      fail(begin, "blank before the metric name of a sample (Prometheus reads it as part of "
+                  "the name)");
+    }
     parse_sample(p, eol);
   }
 
@@ -949,14 +953,18 @@ body_format format_for_content_type(std::string_view content_type) {
   std::string_view media = content_type.substr(0, content_type.find(';'));
   while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
   while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
-  return detail::iequals_ascii(media, "application/openmetrics-text") ? body_format::openmetrics
-                                                                       : body_format::text;
+  if (detail::iequals_ascii(media, "application/openmetrics-text")) return body_format::openmetrics;
+  if (detail::iequals_ascii(media, "application/vnd.google.protobuf")) return body_format::protobuf;
+  return body_format::text;
 }
 
 parse_body_result parse_body(std::string_view body, body_format format,
                              const parse_limits& limits) {
   // OpenMetrics bodies always take the repairing pass: their counters and
   // exemplars need it, and they are rare.
+  if (format == body_format::protobuf) {
+    return parse_error{1, 1, "protobuf exposition (application/vnd.google.protobuf) is not supported"};
+  }
   if (format == body_format::text) {
     if (auto r = text_parser(body, limits, format, false).run()) return std::move(*r);
   }

@@ -16,8 +16,9 @@
 //  * Lines end in `\n`. A missing final newline is accepted (Prometheus appends
 //    one before lexing). `\r` is rejected wherever it is not plain text (so a
 //    CRLF body fails at its first sample or TYPE line, as in Prometheus).
-//  * Blank lines, lines of spaces/tabs, leading blanks and trailing blanks are
-//    accepted. Blanks are also accepted around `{`, `=`, `,` and `}`, and one
+//  * Blank lines, lines of spaces/tabs, and trailing blanks are accepted;
+//    leading blanks only before a `#` (Prometheus makes them part of a
+//    sample's metric name, which is then invalid). Blanks are also accepted around `{`, `=`, `,` and `}`, and one
 //    trailing comma in a label set.
 //  * `# HELP name text`: exactly one blank separates name and text, the rest
 //    of the line is the text; `\\` and `\n` are unescaped, any other
@@ -112,12 +113,14 @@ struct parse_error {
 
 using parse_result = boost::system::result<family_list, parse_error>;
 
-// The grammar of a body.
-enum class body_format : std::uint8_t { text, openmetrics };
+// The grammar of a body. protobuf is recognised only to be refused: the
+// daemon never asks for it, and Prometheus would parse nothing else from it.
+enum class body_format : std::uint8_t { text, openmetrics, protobuf };
 
 // What Prometheus 2.x picks for a response's Content-Type: OpenMetrics for
-// media type application/openmetrics-text (any parameters, any case), text
-// for everything else, a missing or malformed header included.
+// media type application/openmetrics-text (any parameters, any case),
+// protobuf for application/vnd.google.protobuf, text for everything else, a
+// missing or malformed header included.
 body_format format_for_content_type(std::string_view content_type);
 
 // Kinds of normalization, the `kind` label of

@@ -151,6 +151,9 @@ TEST(FormatForContentType, OnlyTheOpenMetricsMediaTypeSelectsOpenMetrics) {
   EXPECT_EQ(format_for_content_type("text/plain; version=0.0.4"), body_format::text);
   EXPECT_EQ(format_for_content_type(""), body_format::text);
   EXPECT_EQ(format_for_content_type("application/json"), body_format::text);
+  EXPECT_EQ(format_for_content_type("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily"),
+            body_format::protobuf);
+  EXPECT_FALSE(parse_body("a 1\n", body_format::protobuf).has_value());
 }
 
 }  // namespace

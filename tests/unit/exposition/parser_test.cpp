@@ -108,7 +108,7 @@ TEST(ParseText, WhitespaceAndCommentsAreTolerated) {
       "# TYPE\n"
       "\n"
       "\t# TYPE m gauge\n"
-      "  m { a = \"1\" , b=\"2\", } \t 1 \t 42 \t\n"
+      "m { a = \"1\" , b=\"2\", } \t 1 \t 42 \t\n"
       "m{} 2\n"
       "m{c=\"3\",} 3");  // no final newline
   ASSERT_EQ(fams.size(), 1u);
@@ -261,6 +261,7 @@ INSTANTIATE_TEST_SUITE_P(
         invalid_case{"TypeAfterTwoBlanks", "# TYPE foo  gauge\nfoo 1\n", 1, "unknown metric type"},
         invalid_case{"TypeWithTrailingBlank", "# TYPE foo gauge \nfoo 1\n", 1,
                      "unknown metric type"},
+        invalid_case{"BlankBeforeSample", "a 1\n  b 1\n", 2, "blank before the metric name"},
         invalid_case{"NegativeTimestamp", "foo 1 -1500\n", 1, "invalid timestamp"},
         invalid_case{"UnknownTypeWordOfOpenMetrics", "# TYPE foo unknown\nfoo 1\n", 1,
                      "unknown metric type"},
