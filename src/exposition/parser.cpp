@@ -672,7 +672,7 @@ class text_parser {
     }
   }
 
-  sample build_sample(std::string_view name, double value, std::optional<std::int64_t> ts) {
+  [[gnu::always_inline]] sample build_sample(std::string_view name, double value, std::optional<std::int64_t> ts) {
     std::size_t room = 0;
     for (const raw_label& l : current_labels()) room += l.name.size() + l.value.size();
     sample::builder b(name, label_count_, room);
@@ -688,7 +688,7 @@ class text_parser {
 
   // Hashed from the input while it is still in cache. Label names get a
   // cheap hash: they rarely tell series apart, the values do.
-  std::uint64_t series_hash(std::string_view name) const {
+  [[gnu::always_inline]] std::uint64_t series_hash(std::string_view name) const {
     std::uint64_t hash = detail::mix64(detail::hash_bytes(name));
     for (const raw_label& l : current_labels()) {
       std::uint64_t head = 0;
@@ -714,7 +714,7 @@ class text_parser {
 
   // OpenMetrics timestamps are seconds; Prometheus multiplies by 1000 and
   // truncates to int64.
-  std::int64_t parse_seconds(std::string_view text) {
+  [[gnu::cold, gnu::noinline]] std::int64_t parse_seconds(std::string_view text) {
     double v = 0;
     if (detail::parse_float(text, v) != detail::float_status::ok || !std::isfinite(v)) {
       fail(text.data(), "invalid timestamp " + quote(text) + " (seconds expected)");
@@ -727,7 +727,7 @@ class text_parser {
   // `# {labels} value [timestamp]` after an OpenMetrics sample: checked for
   // shape (Prometheus refuses a malformed exemplar), then dropped: the model
   // and the text format have no place for it.
-  void skip_exemplar(const char* q, const char* eol) {
+  [[gnu::cold, gnu::noinline]] void skip_exemplar(const char* q, const char* eol) {
     ++q;
     if (q == eol || *q != ' ') fail(q, "expected ' ' after '#' of an exemplar");
     q = skip_blanks(q, eol);
@@ -761,7 +761,7 @@ class text_parser {
   // ---- repairing pass: samples in body order, metadata per name, then
   // assemble() groups them into families.
 
-  void note(std::string_view k, std::size_t line) {
+  [[gnu::cold, gnu::noinline]] void note(std::string_view k, std::size_t line) {
     for (normalization& n : normalizations_) {
       if (n.kind == k) {
         ++n.count;
@@ -771,7 +771,7 @@ class text_parser {
     normalizations_.push_back({k, line, 1});
   }
 
-  void keep_sample(std::string_view name, double value, std::optional<std::int64_t> timestamp) {
+  [[gnu::cold, gnu::noinline]] void keep_sample(std::string_view name, double value, std::optional<std::int64_t> timestamp) {
     all_.push_back(build_sample(name, value, timestamp));
     if (!flat_series_.insert(series_hash(name), 0, static_cast<std::uint32_t>(all_.size() - 1))) {
       // Prometheus's scrape loop keeps the first sample of a series: the
@@ -835,7 +835,7 @@ class text_parser {
     return n;
   }
 
-  void assemble() {
+  [[gnu::cold, gnu::noinline]] void assemble() {
     // A histogram or summary whose samples do not fit loses its type: the
     // samples are stored by Prometheus all the same.
     std::vector<std::string_view> dropped;
