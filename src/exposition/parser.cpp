@@ -444,8 +444,8 @@ class text_parser {
   }
 
   // A sample whose own family is closed, e.g. `h_sum` after histogram `h`
-  // and another family.
-  void reject_reappearing(std::string_view name, const char* at) {
+  // and another family: the repairing pass merges it back.
+  void repair_if_reappearing(std::string_view name) {
     const auto stem_of = [&](std::string_view suffix, bool histogram_only) {
       if (!has_suffix(name, suffix)) return;
       const std::string_view stem = name.substr(0, name.size() - suffix.size());
@@ -453,7 +453,6 @@ class text_parser {
       if (!type) return;
       if (*type == metric_type::histogram ||
           (!histogram_only && *type == metric_type::summary)) {
-        (void)at;
         throw needs_repair{};
       }
     };
@@ -655,7 +654,7 @@ class text_parser {
     if (has_current_) m = member_of(families_.back(), name);
     if (m == membership::bare_histogram) throw needs_repair{};
     if (m == membership::none) {
-      reject_reappearing(name, name_begin);
+      repair_if_reappearing(name);
       open_family(name, name_begin);
       m = membership::own;
     }
@@ -693,8 +692,11 @@ class text_parser {
     for (const raw_label& l : current_labels()) {
       std::uint64_t head = 0;
       std::memcpy(&head, l.name.data(), std::min<std::size_t>(l.name.size(), 8));
-      hash += detail::mix64((head + l.name.size()) * 0x9e3779b97f4a7c15ULL ^
-                            detail::hash_bytes(l.value));
+      // One value has several escaped spellings (`\q` and `\\q` both mean
+      // backslash-q): hash what it means, or a repeated series goes unseen.
+      const std::uint64_t value_hash =
+          l.escaped ? detail::hash_bytes(unescape(l.value)) : detail::hash_bytes(l.value);
+      hash += detail::mix64((head + l.name.size()) * 0x9e3779b97f4a7c15ULL ^ value_hash);
     }
     return hash;
   }
@@ -916,7 +918,7 @@ class text_parser {
     }
   };
   detail::series_set<resolver> series_{resolver{this}};
-  // Every family name opened so far, with its type, to reject re-appearing
+  // Every family name opened so far, with its type, to notice re-appearing
   // families.
   family_names seen_;
   bool has_current_ = false;  // families_.back() is open

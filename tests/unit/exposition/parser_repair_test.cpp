@@ -65,6 +65,10 @@ INSTANTIATE_TEST_SUITE_P(
                     "a{x=\"1\",y=\"2\"} 1\na{y=\"2\",x=\"1\"} 2\na{x=\"1\",y=\"2\"} 3\n",
                     "# TYPE a untyped\na{x=\"1\",y=\"2\"} 1\n",
                     {{k::duplicate_series_dropped, 2, 2}}},
+        repair_case{"RepeatedSeriesSpelledWithOtherEscapes", body_format::text,
+                    "a{x=\"\\q\"} 1\na{x=\"\\\\q\"} 2\n",
+                    "# TYPE a untyped\na{x=\"\\\\q\"} 1\n",
+                    {{k::duplicate_series_dropped, 2, 1}}},
         repair_case{"HistogramBlocksMerge", body_format::text,
                     "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nother 1\nh_sum 3\nh_count 2\n",
                     "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n"
