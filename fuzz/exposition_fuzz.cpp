@@ -1,8 +1,10 @@
 // libFuzzer target for the exposition module. Properties:
-//  * parse_text never crashes, on any bytes;
-//  * what it accepts, write_text renders into a body that parses back to an
-//    equivalent model (NaN == NaN), and rendering that model again gives the
-//    same bytes;
+//  * parse_body never crashes, on any bytes, as text or OpenMetrics;
+//  * whatever it accepts (repairs included), write_text renders into a body
+//    that parses back to an equivalent model (NaN == NaN) without any repair,
+//    and rendering that model again gives the same bytes: the daemon's
+//    output is canonical whatever came in;
+//  * write_openmetrics output of an accepted model parses as OpenMetrics;
 //  * write_openmetrics never crashes and appends only whole lines;
 //  * the transforms the poller applies (a label rename, extra labels, a
 //    merge) rebuild samples into a model that still renders and parses.
@@ -18,35 +20,63 @@
 #include "cmp/exposition/transform.hpp"
 #include "cmp/exposition/writer.hpp"
 
+namespace {
+
+using namespace cmp::exposition;
+
+parse_limits relaxed_limits() {
+  parse_limits relaxed;  // escaping can double a value's length
+  relaxed.max_label_value_length *= 2;
+  relaxed.max_help_length *= 2;
+  relaxed.max_labels_per_sample += 2;  // the two add_labels() below
+  return relaxed;
+}
+
+void check_canonical(const family_list& model) {
+  std::string text;
+  write_text(model, text);
+  const auto again = parse_body(text, body_format::text, relaxed_limits());
+  if (!again || !again->normalizations.empty() || !equivalent(model, again->families)) {
+    __builtin_trap();
+  }
+  std::string twice;
+  write_text(again->families, twice);
+  if (twice != text) __builtin_trap();
+  std::string om;
+  write_openmetrics(model, om);
+  om += "# EOF\n";
+  if (!parse_body(om, body_format::openmetrics, relaxed_limits())) __builtin_trap();
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace cmp::exposition;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   parse_limits limits;
   limits.max_bytes = 1u << 20;
   limits.max_samples = 10'000;
-  const parse_result first = parse_text(body, limits);
-  if (!first) {
-    const parse_error& e = first.error();
+  // OpenMetrics first: it shares the lexer, so the text checks below also
+  // cover what only the repairing pass does.
+  if (const auto om = parse_body(body, body_format::openmetrics, limits)) {
+    check_canonical(om->families);
+  } else if (om.error().line == 0 || om.error().column == 0 || om.error().reason.empty()) {
+    __builtin_trap();
+  }
+  const auto parsed = parse_body(body, body_format::text, limits);
+  if (!parsed) {
+    const parse_error& e = parsed.error();
     if (e.line == 0 || e.column == 0 || e.reason.empty()) __builtin_trap();
     return 0;
   }
+  const family_list* const first = &parsed->families;
+  check_canonical(*first);
 
-  std::string text;
-  write_text(*first, text);
-  parse_limits relaxed;  // escaping can double a value's length
-  relaxed.max_label_value_length *= 2;
-  relaxed.max_help_length *= 2;
-  relaxed.max_labels_per_sample += 2;  // the two add_labels() below
-  const parse_result second = parse_text(text, relaxed);
-  if (!second || !equivalent(*first, *second)) __builtin_trap();
-  std::string again;
-  write_text(*second, again);
-  if (again != text) __builtin_trap();
-
+  const parse_limits relaxed = relaxed_limits();
   family_list changed = *first;
   rename_label(changed, "endpoint", "model");
   add_labels(changed, {{"env", "a \"quoted\\ value\n"}, {"zone", ""}});
-  const family_list* parts[] = {&changed, &*first};
+  const family_list* parts[] = {&changed, first};
   const family_list merged = merge(parts);
   std::string merged_text;
   write_text(merged, merged_text);

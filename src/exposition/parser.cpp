@@ -2,10 +2,14 @@
 
 #include <bit>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <iterator>
+#include <optional>
 #include <span>
 #include <stdexcept>
+#include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -32,6 +36,13 @@ struct failure {
   const char* at;
   std::string reason;
 };
+
+// Unwinds the strict pass when it meets a shape Prometheus tolerates (a
+// re-appearing family, a second HELP, a repeated series, ...): the body is
+// parsed again by the repairing pass. Thrown at most once per parse.
+struct needs_repair {};
+
+namespace kind = normalization_kind;
 
 // Quotes a piece of input for an error message, shortened so that a hostile
 // line cannot blow up a log line.
@@ -187,10 +198,16 @@ class family_names {
 
 class text_parser {
  public:
-  text_parser(std::string_view body, const parse_limits& limits)
-      : body_(body), limits_(limits), line_start_(body.data()) {}
+  text_parser(std::string_view body, const parse_limits& limits, body_format format,
+              bool repairing)
+      : body_(body),
+        limits_(limits),
+        line_start_(body.data()),
+        openmetrics_(format == body_format::openmetrics),
+        repairing_(repairing) {}
 
-  parse_result run() {
+  // nullopt: the strict pass met a shape that needs the repairing pass.
+  std::optional<parse_body_result> run() {
     try {
       if (body_.size() > limits_.max_bytes) {
         throw failure{body_.data(), "body of " + std::to_string(body_.size()) +
@@ -207,15 +224,27 @@ class text_parser {
         // Prometheus tolerates a missing newline after the last line.
         const char* const eol = nl ? nl : end;
         line_start_ = p;
+        // OpenMetrics: not even a blank line may follow `# EOF`.
+        if (eof_) fail(p, "unexpected data after # EOF");
         parse_line(p, eol);
         p = eol + 1;
         ++line_no_;
       }
-      close_current();
+      if (openmetrics_ && !eof_) {
+        line_start_ = end;
+        fail(end, "OpenMetrics body does not end with # EOF");
+      }
+      if (repairing_) {
+        assemble();
+      } else {
+        close_current();
+      }
     } catch (const failure& f) {
       return parse_error{line_no_, static_cast<std::size_t>(f.at - line_start_) + 1, f.reason};
+    } catch (const needs_repair&) {
+      return std::nullopt;
     }
-    return std::move(families_);
+    return parsed_body{std::move(families_), std::move(normalizations_)};
   }
 
  private:
@@ -232,10 +261,14 @@ class text_parser {
     }
   }
 
-  void parse_line(const char* p, const char* eol) {
-    p = skip_blanks(p, eol);
+  void parse_line(const char* const begin, const char* eol) {
+    const char* p = skip_blanks(begin, eol);
     if (p == eol) return;
     if (*p == '#') return parse_comment(p + 1, eol);
+    if (p != begin) {
+      fail(begin, "blank before the metric name of a sample (Prometheus reads it as part of "
+                  "the name)");
+    }
     parse_sample(p, eol);
   }
 
@@ -254,15 +287,20 @@ class text_parser {
   }
 
   void parse_comment(const char* p, const char* eol) {
+    if (openmetrics_ && eol - p == 4 && std::memcmp(p, " EOF", 4) == 0) {
+      eof_ = true;
+      return;
+    }
     // Only "# HELP " and "# TYPE " are metadata; "#HELP", "# HELPER" and a
     // bare "# HELP" are plain comments, as in Prometheus.
     if (p == eol || !is(*p, detail::blank)) return;
     p = skip_blanks(p, eol);
     if (eol - p < 5) return;
     const bool help = std::memcmp(p, "HELP", 4) == 0;
-    if (!help && std::memcmp(p, "TYPE", 4) != 0) return;
+    const bool unit = openmetrics_ && std::memcmp(p, "UNIT", 4) == 0;
+    if (!help && !unit && std::memcmp(p, "TYPE", 4) != 0) return;
     if (!is(p[4], detail::blank)) return;
-    const char* const keyword = help ? "HELP" : "TYPE";
+    const char* const keyword = help ? "HELP" : unit ? "UNIT" : "TYPE";
     p = skip_blanks(p + 4, eol);
     const char* const name_begin = p;
     const char* q = scan_metric_name(p, eol, std::string("in ").append(keyword).append(" line").c_str());
@@ -271,49 +309,77 @@ class text_parser {
       fail(q, "invalid character " + quote({q, 1}) + " in metric name");
     }
     const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
+    // The model has no unit; the name is checked above like Prometheus does.
+    if (unit) return;
 
     if (help) {
       std::string text;
       if (q < eol) parse_help_text(q + 1, eol, text);
+      if (repairing_) {
+        meta_entry& m = meta_[std::string(name)];
+        if (m.help) {
+          note(kind::duplicate_help, line_no_);
+        } else {
+          m.help = std::move(text);
+        }
+        return;
+      }
       family& f = open_family(name, name_begin);
-      if (f.help) fail(name_begin, "second HELP line for metric family " + quote(name));
+      if (f.help) throw needs_repair{};
       f.help = std::move(text);
       return;
     }
 
-    q = skip_blanks(q, eol);
+    // Prometheus takes everything after the one blank that ends the name as
+    // the type word: a second blank or a trailing one makes it invalid.
     if (q == eol) fail(q, "missing metric type in TYPE line");
-    const char* const type_begin = q;
-    q = skip_token(q, eol);
-    reject_cr(type_begin, q);
+    const char* const type_begin = q + 1;
+    q = eol;
     const std::string_view word(type_begin, static_cast<std::size_t>(q - type_begin));
-    metric_type type;
+    if (word.empty()) fail(type_begin, "missing metric type in TYPE line");
+    std::optional<metric_type> type;
+    bool om_counter = false;
     if (word == "counter") {
       type = metric_type::counter;
+      om_counter = openmetrics_;
     } else if (word == "gauge") {
       type = metric_type::gauge;
     } else if (word == "histogram") {
       type = metric_type::histogram;
     } else if (word == "summary") {
       type = metric_type::summary;
-    } else if (word == "untyped") {
+    } else if (word == (openmetrics_ ? "unknown" : "untyped")) {
       type = metric_type::untyped;
+    } else if (openmetrics_ &&
+               (word == "gaugehistogram" || word == "stateset" || word == "info")) {
+      // Stored by Prometheus as plain series: their samples become untyped
+      // families of their own names.
+      type = std::nullopt;
     } else {
+      reject_cr(type_begin, q);
       fail(type_begin, "unknown metric type " + quote(word));
     }
-    q = skip_blanks(q, eol);
-    if (q != eol) {
-      reject_cr(q, eol);
-      fail(q, "unexpected text after metric type");
+    if (repairing_) {
+      // An OpenMetrics counter `c` names its samples `c_total`: that is the
+      // family the text model (and Prometheus's storage) knows.
+      std::string key(name);
+      if (om_counter) key += "_total";
+      meta_entry& m = meta_[std::move(key)];
+      if (m.typed) {
+        note(kind::duplicate_type, line_no_);
+      } else {
+        m.typed = true;
+        m.type = type;
+        m.type_line = line_no_;
+      }
+      return;
     }
+    if (!type) throw needs_repair{};
     family& f = open_family(name, name_begin);
-    if (current_typed_) fail(name_begin, "second TYPE line for metric family " + quote(name));
-    if (!pending_.empty()) {
-      fail(name_begin, "TYPE line for metric family " + quote(name) + " after its samples");
-    }
-    f.type = type;
+    if (current_typed_ || !pending_.empty()) throw needs_repair{};
+    f.type = *type;
     current_typed_ = true;
-    seen_.set_type(name, type);
+    seen_.set_type(name, *type);
   }
 
   void parse_help_text(const char* p, const char* eol, std::string& out) {
@@ -329,14 +395,18 @@ class text_parser {
           out += *p;
           continue;
         }
-        if (p + 1 == eol) fail(p, "unterminated escape sequence at end of HELP text");
-        const char e = p[1];
+        // Prometheus replaces only the escapes it knows and keeps any other
+        // backslash, a trailing one included.
+        const char e = p + 1 < eol ? p[1] : '\0';
         if (e == '\\') {
           out += '\\';
         } else if (e == 'n') {
           out += '\n';
+        } else if (e == '"' && openmetrics_) {
+          out += '"';
         } else {
-          fail(p, "invalid escape sequence " + quote({p, 2}) + " in HELP text");
+          out += '\\';
+          continue;
         }
         ++p;
       }
@@ -350,10 +420,8 @@ class text_parser {
   // Returns the open family of that name, opening one if needed.
   family& open_family(std::string_view name, const char* at) {
     if (has_current_ && families_.back().name == name) return families_.back();
-    if (!seen_.insert(name)) {
-      fail(at, "metric family " + quote(name) +
-                   " re-appears after other families (a family's lines must be contiguous)");
-    }
+    (void)at;
+    if (!seen_.insert(name)) throw needs_repair{};
     close_current();
     families_.emplace_back().name = name;
     has_current_ = true;
@@ -376,8 +444,8 @@ class text_parser {
   }
 
   // A sample whose own family is closed, e.g. `h_sum` after histogram `h`
-  // and another family.
-  void reject_reappearing(std::string_view name, const char* at) {
+  // and another family: the repairing pass merges it back.
+  void repair_if_reappearing(std::string_view name) {
     const auto stem_of = [&](std::string_view suffix, bool histogram_only) {
       if (!has_suffix(name, suffix)) return;
       const std::string_view stem = name.substr(0, name.size() - suffix.size());
@@ -385,8 +453,7 @@ class text_parser {
       if (!type) return;
       if (*type == metric_type::histogram ||
           (!histogram_only && *type == metric_type::summary)) {
-        fail(at, "sample " + quote(name) + " of metric family " + quote(stem) +
-                     " re-appears after other families (a family's lines must be contiguous)");
+        throw needs_repair{};
       }
     };
     stem_of("_bucket", true);
@@ -435,12 +502,10 @@ class text_parser {
         if (c == '"') break;
         if (c == '\\') {
           if (q + 1 == eol) fail(q + 1, "unterminated value of label " + quote(name));
-          const char e = q[1];
-          if (e != '\\' && e != '"' && e != 'n') {
-            fail(q, "invalid escape sequence " + quote({q, 2}) + " in value of label " +
-                        quote(name));
-          }
+          // Any escaped byte is taken; only \\, \" and \n mean something
+          // (unescape_to), as in Prometheus.
           escaped = true;
+          high |= static_cast<unsigned char>(q[1]);
           q += 2;
           continue;
         }
@@ -492,7 +557,11 @@ class text_parser {
       char c = raw[i];
       if (c == '\\') {
         c = raw[++i];
-        if (c == 'n') c = '\n';
+        if (c == 'n') {
+          c = '\n';
+        } else if (c != '\\' && c != '"') {
+          *w++ = '\\';  // an escape Prometheus does not know stays as written
+        }
       }
       *w++ = c;
     }
@@ -509,17 +578,6 @@ class text_parser {
     for (const raw_label& l : current_labels())
       if (l.name == name) return &l;
     return nullptr;
-  }
-
-  void require_float_label(std::string_view label_name, std::string_view sample_name,
-                           const char* at) {
-    const raw_label* l = find_label(label_name);
-    if (!l) fail(at, "sample " + quote(sample_name) + " lacks the " + quote(label_name) + " label");
-    double ignored;
-    const std::string value = l->escaped ? unescape(l->value) : std::string(l->value);
-    if (detail::parse_float(value, ignored) != detail::float_status::ok) {
-      fail(l->value.data(), "label " + quote(label_name) + " is not a number: " + quote(value));
-    }
   }
 
   void parse_sample(const char* p, const char* eol) {
@@ -562,49 +620,58 @@ class text_parser {
 
     std::optional<std::int64_t> timestamp;
     q = skip_blanks(q, eol);
-    if (q < eol) {
+    if (q < eol && !(openmetrics_ && *q == '#')) {
       const char* const ts_begin = q;
       q = skip_token(q, eol);
       reject_cr(ts_begin, q);
-      const std::string_view ts_text(ts_begin, static_cast<std::size_t>(q - ts_begin));
-      std::int64_t ts = 0;
-      const char* digits = ts_begin + (*ts_begin == '-' ? 1 : 0);
-      const auto r = std::from_chars(ts_begin, q, ts);
-      if (digits == q || !(*digits >= '0' && *digits <= '9') || r.ptr != q) {
-        fail(ts_begin, "invalid timestamp " + quote(ts_text) + " (integer milliseconds expected)");
-      }
-      if (r.ec != std::errc{}) fail(ts_begin, "timestamp " + quote(ts_text) + " out of range");
-      timestamp = ts;
+      timestamp = openmetrics_ ? parse_seconds({ts_begin, static_cast<std::size_t>(q - ts_begin)})
+                               : parse_millis({ts_begin, static_cast<std::size_t>(q - ts_begin)});
       q = skip_blanks(q, eol);
-      if (q != eol) {
-        reject_cr(q, eol);
-        fail(q, "unexpected text after timestamp");
-      }
     }
-
-    // Find the sample's family.
-    membership m = membership::none;
-    if (has_current_) m = member_of(families_.back(), name);
-    if (m == membership::bare_histogram) {
-      fail(name_begin, "histogram sample " + quote(name) + " must be named " +
-                           quote(std::string(name) + "_bucket") + ", " +
-                           quote(std::string(name) + "_sum") + " or " +
-                           quote(std::string(name) + "_count"));
+    if (q < eol && openmetrics_ && *q == '#') {
+      skip_exemplar(q, eol);
+      note(kind::exemplar_dropped, line_no_);
+      q = eol;
     }
-    if (m == membership::none) {
-      reject_reappearing(name, name_begin);
-      open_family(name, name_begin);
-      m = membership::own;
-    }
-    family& f = families_.back();
-    if (m == membership::bucket) require_float_label("le", name, name_begin);
-    if (m == membership::own && f.type == metric_type::summary) {
-      require_float_label("quantile", name, name_begin);
+    if (q != eol) {
+      reject_cr(q, eol);
+      fail(q, timestamp ? "unexpected text after timestamp" : "unexpected text after value");
     }
 
     if (++sample_count_ > limits_.max_samples) {
       fail(name_begin, "more than " + std::to_string(limits_.max_samples) + " samples");
     }
+    if (openmetrics_ && timestamp && *timestamp < 0) {
+      // Prometheus drops such a sample as out of bounds and keeps the rest;
+      // the text format the daemon also serves cannot carry it at all.
+      note(kind::negative_timestamp_dropped, line_no_);
+      return;
+    }
+    if (repairing_) return keep_sample(name, value, timestamp);
+
+    // Find the sample's family.
+    membership m = membership::none;
+    if (has_current_) m = member_of(families_.back(), name);
+    if (m == membership::bare_histogram) throw needs_repair{};
+    if (m == membership::none) {
+      repair_if_reappearing(name);
+      open_family(name, name_begin);
+      m = membership::own;
+    }
+    family& f = families_.back();
+    if (m == membership::bucket && !has_float_label("le")) throw needs_repair{};
+    if (m == membership::own && f.type == metric_type::summary && !has_float_label("quantile")) {
+      throw needs_repair{};
+    }
+
+    pending_.push_back(build_sample(name, value, timestamp));
+    if (!series_.insert(series_hash(name), static_cast<std::uint32_t>(families_.size() - 1),
+                        static_cast<std::uint32_t>(pending_.size() - 1))) {
+      throw needs_repair{};
+    }
+  }
+
+  [[gnu::always_inline]] sample build_sample(std::string_view name, double value, std::optional<std::int64_t> ts) {
     std::size_t room = 0;
     for (const raw_label& l : current_labels()) room += l.name.size() + l.value.size();
     sample::builder b(name, label_count_, room);
@@ -615,20 +682,223 @@ class text_parser {
         b.add(l.name, l.value);
       }
     }
-    pending_.push_back(b.finish(value, timestamp));
-    // Hashed from the input while it is still in cache. Label names get a
-    // cheap hash: they rarely tell series apart, the values do.
+    return b.finish(value, ts);
+  }
+
+  // Hashed from the input while it is still in cache. Label names get a
+  // cheap hash: they rarely tell series apart, the values do.
+  [[gnu::always_inline]] std::uint64_t series_hash(std::string_view name) const {
     std::uint64_t hash = detail::mix64(detail::hash_bytes(name));
     for (const raw_label& l : current_labels()) {
       std::uint64_t head = 0;
       std::memcpy(&head, l.name.data(), std::min<std::size_t>(l.name.size(), 8));
-      hash += detail::mix64((head + l.name.size()) * 0x9e3779b97f4a7c15ULL ^
-                            detail::hash_bytes(l.value));
+      // One value has several escaped spellings (`\q` and `\\q` both mean
+      // backslash-q): hash what it means, or a repeated series goes unseen.
+      const std::uint64_t value_hash =
+          l.escaped ? detail::hash_bytes(unescape(l.value)) : detail::hash_bytes(l.value);
+      hash += detail::mix64((head + l.name.size()) * 0x9e3779b97f4a7c15ULL ^ value_hash);
     }
-    if (!series_.insert(hash, static_cast<std::uint32_t>(families_.size() - 1),
-                        static_cast<std::uint32_t>(pending_.size() - 1))) {
-      fail(name_begin, "duplicate series " + quote({name_begin, series_end}));
+    return hash;
+  }
+
+  std::int64_t parse_millis(std::string_view text) {
+    const char* const b = text.data();
+    const char* const e = b + text.size();
+    // Prometheus's lexer takes only digits here (no sign), then ParseInt.
+    std::int64_t ts = 0;
+    const auto r = std::from_chars(b, e, ts);
+    if (!(*b >= '0' && *b <= '9') || r.ptr != e) {
+      fail(b, "invalid timestamp " + quote(text) + " (integer milliseconds expected)");
     }
+    if (r.ec != std::errc{}) fail(b, "timestamp " + quote(text) + " out of range");
+    return ts;
+  }
+
+  // OpenMetrics timestamps are seconds; Prometheus multiplies by 1000 and
+  // truncates to int64.
+  [[gnu::cold, gnu::noinline]] std::int64_t parse_seconds(std::string_view text) {
+    double v = 0;
+    if (detail::parse_float(text, v) != detail::float_status::ok || !std::isfinite(v)) {
+      fail(text.data(), "invalid timestamp " + quote(text) + " (seconds expected)");
+    }
+    const double ms = v * 1000;
+    if (!(ms > -9.2e18 && ms < 9.2e18)) fail(text.data(), "timestamp " + quote(text) + " out of range");
+    return static_cast<std::int64_t>(ms);
+  }
+
+  // `# {labels} value [timestamp]` after an OpenMetrics sample: checked for
+  // shape (Prometheus refuses a malformed exemplar), then dropped: the model
+  // and the text format have no place for it.
+  [[gnu::cold, gnu::noinline]] void skip_exemplar(const char* q, const char* eol) {
+    ++q;
+    if (q == eol || *q != ' ') fail(q, "expected ' ' after '#' of an exemplar");
+    q = skip_blanks(q, eol);
+    if (q == eol || *q != '{') fail(q, "expected '{' to start the labels of an exemplar");
+    // The exemplar's labels go through the same lexer, in the buffer that
+    // still holds the sample's own: keep those (exemplars are rare).
+    const std::vector<raw_label> sample_labels(labels_.begin(), labels_.begin() + label_count_);
+    label_count_ = 0;
+    q = parse_labels(q + 1, eol);
+    std::copy(sample_labels.begin(), sample_labels.end(), labels_.begin());
+    label_count_ = sample_labels.size();
+    const char* t = skip_blanks(q, eol);
+    if (t == q || t == eol) fail(t, "expected value of an exemplar");
+    const char* v = t;
+    t = skip_token(t, eol);
+    double ignored = 0;
+    if (detail::parse_float({v, static_cast<std::size_t>(t - v)}, ignored) !=
+        detail::float_status::ok) {
+      fail(v, "invalid exemplar value " + quote({v, static_cast<std::size_t>(t - v)}));
+    }
+    t = skip_blanks(t, eol);
+    if (t < eol) {
+      const char* ts = t;
+      t = skip_token(t, eol);
+      parse_seconds({ts, static_cast<std::size_t>(t - ts)});
+      t = skip_blanks(t, eol);
+      if (t != eol) fail(t, "unexpected text after exemplar");
+    }
+  }
+
+  // ---- repairing pass: samples in body order, metadata per name, then
+  // assemble() groups them into families.
+
+  [[gnu::cold, gnu::noinline]] void note(std::string_view k, std::size_t line) {
+    for (normalization& n : normalizations_) {
+      if (n.kind == k) {
+        ++n.count;
+        return;
+      }
+    }
+    normalizations_.push_back({k, line, 1});
+  }
+
+  [[gnu::cold, gnu::noinline]] void keep_sample(std::string_view name, double value, std::optional<std::int64_t> timestamp) {
+    all_.push_back(build_sample(name, value, timestamp));
+    if (!flat_series_.insert(series_hash(name), 0, static_cast<std::uint32_t>(all_.size() - 1))) {
+      // Prometheus's scrape loop keeps the first sample of a series: the
+      // later ones fail as duplicates for the same timestamp.
+      all_.pop_back();
+      note(kind::duplicate_series_dropped, line_no_);
+      return;
+    }
+    all_lines_.push_back(static_cast<std::uint32_t>(line_no_));
+  }
+
+  struct meta_entry {
+    bool typed = false;
+    std::optional<metric_type> type;  // nullopt: typed, but as nothing the model keeps
+    std::size_t type_line = 0;
+    std::optional<std::string> help;
+  };
+
+  const meta_entry* meta(std::string_view name) const {
+    const auto it = meta_.find(std::string(name));
+    return it == meta_.end() ? nullptr : &it->second;
+  }
+
+  std::optional<metric_type> declared(std::string_view name) const {
+    const meta_entry* m = meta(name);
+    return m && m->typed ? m->type : std::nullopt;
+  }
+
+  static bool float_label(const sample& s, std::string_view label) {
+    const auto v = s.labels().find(label);
+    double ignored;
+    return v && detail::parse_float(*v, ignored) == detail::float_status::ok;
+  }
+
+  // The family `s` belongs to, given the declared types minus `dropped`;
+  // `fits` is false when the declared type cannot hold it.
+  std::string_view home_of(const sample& s, const std::vector<std::string_view>& dropped,
+                           bool& fits) const {
+    fits = true;
+    const std::string_view n = s.name();
+    const auto typed_as = [&](std::string_view stem) -> std::optional<metric_type> {
+      if (std::find(dropped.begin(), dropped.end(), stem) != dropped.end()) return std::nullopt;
+      return declared(stem);
+    };
+    const auto stem_for = [&](std::string_view suffix) -> std::string_view {
+      return has_suffix(n, suffix) ? n.substr(0, n.size() - suffix.size()) : std::string_view{};
+    };
+    if (auto stem = stem_for("_bucket"); !stem.empty() && typed_as(stem) == metric_type::histogram) {
+      fits = float_label(s, "le");
+      return stem;
+    }
+    for (std::string_view suffix : {std::string_view("_sum"), std::string_view("_count")}) {
+      if (auto stem = stem_for(suffix); !stem.empty()) {
+        const auto t = typed_as(stem);
+        if (t == metric_type::histogram || t == metric_type::summary) return stem;
+      }
+    }
+    const auto own = typed_as(n);
+    if (own == metric_type::summary) fits = float_label(s, "quantile");
+    if (own == metric_type::histogram) fits = false;
+    return n;
+  }
+
+  [[gnu::cold, gnu::noinline]] void assemble() {
+    // A histogram or summary whose samples do not fit loses its type: the
+    // samples are stored by Prometheus all the same.
+    std::vector<std::string_view> dropped;
+    for (std::size_t i = 0; i < all_.size(); ++i) {
+      bool fits = true;
+      const std::string_view home = home_of(all_[i], dropped, fits);
+      if (!fits && std::find(dropped.begin(), dropped.end(), home) == dropped.end()) {
+        dropped.push_back(home);
+        note(kind::type_dropped, all_lines_[i]);
+        i = static_cast<std::size_t>(-1);  // earlier homes may change: start over
+      }
+    }
+    std::unordered_map<std::string_view, std::size_t> index;
+    std::vector<std::uint32_t> family_of(all_.size());
+    std::vector<std::size_t> sizes;
+    std::size_t previous = static_cast<std::size_t>(-1);
+    for (std::size_t i = 0; i < all_.size(); ++i) {
+      bool fits = true;
+      const std::string_view home = home_of(all_[i], dropped, fits);
+      auto [it, added] = index.try_emplace(home, families_.size());
+      if (added) {
+        family& f = families_.emplace_back();
+        f.name = home;
+        const bool type_dropped = std::find(dropped.begin(), dropped.end(), home) != dropped.end();
+        if (const meta_entry* m = meta(home)) {
+          if (m->typed && m->type && !type_dropped) {
+            f.type = *m->type;
+            if (m->type_line > all_lines_[i]) note(kind::type_after_samples, m->type_line);
+          }
+          f.help = m->help;
+        }
+        // OpenMetrics documents counter `c` once; its family here is `c_total`.
+        if (!f.help && openmetrics_ && has_suffix(home, "_total")) {
+          if (const meta_entry* m = meta(home.substr(0, home.size() - 6))) f.help = m->help;
+        }
+        sizes.push_back(0);
+      } else if (it->second != previous) {
+        note(kind::family_merged, all_lines_[i]);
+      }
+      previous = it->second;
+      family_of[i] = static_cast<std::uint32_t>(it->second);
+      ++sizes[it->second];
+    }
+    for (std::size_t f = 0; f < families_.size(); ++f) families_[f].samples.reserve(sizes[f]);
+    for (std::size_t i = 0; i < all_.size(); ++i) {
+      families_[family_of[i]].samples.push_back(std::move(all_[i]));
+    }
+    // family_merged is found while grouping, after kinds noted while
+    // lexing: report kinds in the order of their first line.
+    std::stable_sort(normalizations_.begin(), normalizations_.end(),
+                     [](const normalization& a, const normalization& b) {
+                       return a.first_line < b.first_line;
+                     });
+  }
+
+  bool has_float_label(std::string_view label_name) const {
+    const raw_label* l = find_label(label_name);
+    if (!l) return false;
+    double ignored;
+    const std::string value = l->escaped ? unescape(l->value) : std::string(l->value);
+    return detail::parse_float(value, ignored) == detail::float_status::ok;
   }
 
   std::string_view body_;
@@ -648,7 +918,7 @@ class text_parser {
     }
   };
   detail::series_set<resolver> series_{resolver{this}};
-  // Every family name opened so far, with its type, to reject re-appearing
+  // Every family name opened so far, with its type, to notice re-appearing
   // families.
   family_names seen_;
   bool has_current_ = false;  // families_.back() is open
@@ -660,13 +930,53 @@ class text_parser {
   std::size_t label_count_ = 0;
   std::string_view previous_name_;  // of the previous sample line
 
+  const bool openmetrics_;
+  const bool repairing_;
+  bool eof_ = false;  // `# EOF` seen (OpenMetrics)
+  std::vector<normalization> normalizations_;
+  // Repairing pass: every kept sample in body order, with its line.
+  std::vector<sample> all_;
+  std::vector<std::uint32_t> all_lines_;
+  struct flat_resolver {
+    const text_parser* p;
+    const sample& operator()(std::uint32_t, std::uint32_t i) const { return p->all_[i]; }
+  };
+  detail::series_set<flat_resolver> flat_series_{flat_resolver{this}};
+  std::unordered_map<std::string, meta_entry> meta_;
+
   std::span<const raw_label> current_labels() const { return {labels_.data(), label_count_}; }
 };
 
 }  // namespace
 
+body_format format_for_content_type(std::string_view content_type) {
+  // Go's mime.ParseMediaType: the media type is what precedes `;`, trimmed,
+  // compared case-insensitively.
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+  if (detail::iequals_ascii(media, "application/openmetrics-text")) return body_format::openmetrics;
+  if (detail::iequals_ascii(media, "application/vnd.google.protobuf")) return body_format::protobuf;
+  return body_format::text;
+}
+
+parse_body_result parse_body(std::string_view body, body_format format,
+                             const parse_limits& limits) {
+  // OpenMetrics bodies always take the repairing pass: their counters and
+  // exemplars need it, and they are rare.
+  if (format == body_format::protobuf) {
+    return parse_error{1, 1, "protobuf exposition (application/vnd.google.protobuf) is not supported"};
+  }
+  if (format == body_format::text) {
+    if (auto r = text_parser(body, limits, format, false).run()) return std::move(*r);
+  }
+  return *text_parser(body, limits, format, true).run();
+}
+
 parse_result parse_text(std::string_view body, const parse_limits& limits) {
-  return text_parser(body, limits).run();
+  auto r = parse_body(body, body_format::text, limits);
+  if (!r) return r.error();
+  return std::move(r->families);
 }
 
 }  // namespace cmp::exposition

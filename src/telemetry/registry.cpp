@@ -53,6 +53,15 @@ void upstream_metrics::count_api_key_reload() {
   ++generation_;
 }
 
+bool upstream_metrics::count_normalizations(std::string_view kind, std::uint64_t count) {
+  auto it = normalizations_.find(kind);
+  const bool first = it == normalizations_.end();
+  if (first) it = normalizations_.emplace(std::string(kind), 0).first;
+  it->second += count;
+  ++generation_;
+  return first;
+}
+
 void upstream_metrics::set_up(bool up, wall_clock::time_point now) {
   if (up == up_ && !up) return;
   up_ = up;
@@ -148,6 +157,14 @@ void registry::render_stable(std::string& out, bool om) const {
            "Upstream bodies rejected as invalid Prometheus text (the previous snapshot was kept).");
   for (const auto& u : upstreams_)
     w.sample("cerebras_proxy_upstream_parse_errors_total", {{"upstream", u->name}}, u->parse_errors());
+
+  w.header("cerebras_proxy_upstream_normalizations_total", metric_type::counter,
+           "Repairs of upstream bodies that Prometheus accepts but a strict parser would not "
+           "(merged families, dropped duplicate series, ...), by kind.");
+  for (const auto& u : upstreams_)
+    for (const auto& [kind, n] : u->normalizations())
+      w.sample("cerebras_proxy_upstream_normalizations_total", {{"upstream", u->name}, {"kind", kind}},
+               n);
 
   w.header("cerebras_proxy_upstream_schema_changes_total", metric_type::counter,
            "Snapshots whose metric families or label names differ from the previous snapshot's.");

@@ -10,7 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cmp/exposition/parser.hpp"
-#include "cmp/exposition/transform.hpp"
+#include "cmp/upstream/ingest.hpp"
 #include "cmp/upstream/outcome.hpp"
 
 namespace cmp::upstream {
@@ -167,7 +167,7 @@ void poller::restore(wall_clock::time_point now) {
     try {
       if (auto snap = state_.load_snapshot()) {
         if (ctx_.store.latest(cfg_.name) == nullptr) {
-          if (publish(snap->body, snap->fetched_at, snap->window_end, true)) {
+          if (publish(snap->body, {}, snap->fetched_at, snap->window_end, true)) {
             restored_window = snap->window_end;
             ctx_.log->info("upstream={} restored snapshot fetched {}s ago", cfg_.name,
                            std::chrono::duration_cast<std::chrono::seconds>(now - snap->fetched_at).count());
@@ -184,9 +184,15 @@ void poller::restore(wall_clock::time_point now) {
   planner_.start(now, restored_window);
 }
 
-bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
-                     wall_clock::time_point window_end, bool restored) {
-  auto parsed = exposition::parse_text(body);
+bool poller::publish(const std::string& body, std::string_view content_type,
+                     wall_clock::time_point fetched_at, wall_clock::time_point window_end,
+                     bool restored) {
+  auto parsed = ingest(body, content_type, cfg_);
+  if (!parsed && restored) {
+    // The state file keeps the body, not its Content-Type: an OpenMetrics
+    // body does not parse as text.
+    if (auto om = ingest(body, "application/openmetrics-text", cfg_)) parsed = std::move(om);
+  }
   if (!parsed) {
     if (!restored) {
       metrics_.count_parse_error();
@@ -197,7 +203,16 @@ bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
     }
     return false;
   }
-  auto families = std::move(*parsed);
+  if (!restored) {
+    for (const auto& n : parsed->normalizations) {
+      if (metrics_.count_normalizations(n.kind, n.count)) {
+        ctx_.log->warn("upstream={} body repaired ({}, first at line {}): Prometheus accepts this "
+                       "shape; counted in cerebras_proxy_upstream_normalizations_total, logged once",
+                       cfg_.name, n.kind, n.first_line);
+      }
+    }
+  }
+  auto families = std::move(parsed->families);
   auto schema = schema_of(families);
   if (schema_ && *schema_ != schema && !restored) {
     metrics_.count_schema_change();
@@ -206,8 +221,6 @@ bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
   }
   schema_ = std::move(schema);
 
-  for (const auto& [from, to] : cfg_.rename_labels) exposition::rename_label(families, from, to);
-  if (!cfg_.extra_labels.empty()) exposition::add_labels(families, cfg_.extra_labels);
   if (cfg_.derived_counters) {
     if (!derived_) derived_.emplace();
     const auto window_ms =
@@ -223,13 +236,9 @@ bool poller::publish(const std::string& body, wall_clock::time_point fetched_at,
     families.insert(families.end(), std::make_move_iterator(counters.begin()),
                     std::make_move_iterator(counters.end()));
   }
-  if (cfg_.timestamps == config::timestamp_mode::window) {
-    exposition::set_timestamps(
-        families,
-        std::chrono::duration_cast<std::chrono::milliseconds>(window_end.time_since_epoch()).count());
-  } else {
-    exposition::clear_timestamps(families);
-  }
+  apply_timestamps(
+      families, cfg_.timestamps,
+      std::chrono::duration_cast<std::chrono::milliseconds>(window_end.time_since_epoch()).count());
   auto snap = std::make_shared<snapshot::snapshot>();
   snap->upstream = cfg_.name;
   snap->text = snapshot::series_text(families, &snap->series);
@@ -295,7 +304,7 @@ asio::awaitable<void> poller::run() {
       }
     }
     if (outcome.what == poll_outcome::kind::success) {
-      if (publish(result.body, now, window_end, false)) {
+      if (publish(result.body, result.content_type, now, window_end, false)) {
         metrics_.set_up(true, now);
         last_error_.clear();
         if (!last_report_kind_.empty()) report("", "upstream recovered", false);

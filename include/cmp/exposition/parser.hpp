@@ -1,49 +1,72 @@
 #pragma once
-// Strict parser for the Prometheus text exposition format 0.0.4.
+// Parser for the Prometheus text exposition format 0.0.4 and OpenMetrics 1.0.
 //
-// Sans-I/O: a complete body goes in, a family_list or the first error comes
-// out. "Strict" means any malformed input is an error (the caller keeps its
-// previous snapshot), never a silently skipped line. The grammar follows what
-// the Prometheus server's own scrape parser (model/textparse/promparse.go)
-// accepts, narrowed where that parser is looser than the format's
-// documentation. Decisions that matter to callers:
+// Sans-I/O: a complete body goes in, a family_list (and the repairs it
+// needed) or the first error comes out. The contract is Prometheus 2.x's own
+// scrape path (model/textparse/promparse.go, openmetricsparse.go and the
+// scrape loop): a body is taken exactly when Prometheus would ingest it, with
+// the same series, values and timestamps, because a proxy stricter than its
+// client turns a harmless quirk of the upstream into an outage. What
+// Prometheus refuses is an error with a position; nothing is silently
+// skipped that Prometheus would not skip too. Decisions that matter:
 //
+//  * Which grammar: Prometheus uses the OpenMetrics parser only when the
+//    Content-Type's media type is application/openmetrics-text, the text
+//    parser otherwise (format_for_content_type).
 //  * Lines end in `\n`. A missing final newline is accepted (Prometheus appends
 //    one before lexing). `\r` is rejected wherever it is not plain text (so a
 //    CRLF body fails at its first sample or TYPE line, as in Prometheus).
-//  * Blank lines, lines of spaces/tabs, leading blanks and trailing blanks are
-//    accepted. Blanks are also accepted around `{`, `=`, `,` and `}`, and one
+//  * Blank lines, lines of spaces/tabs, and trailing blanks are accepted;
+//    leading blanks only before a `#` (Prometheus makes them part of a
+//    sample's metric name, which is then invalid). Blanks are also accepted around `{`, `=`, `,` and `}`, and one
 //    trailing comma in a label set.
 //  * `# HELP name text`: exactly one blank separates name and text, the rest
-//    of the line is the text; only `\\` and `\n` escapes are allowed.
-//    `# TYPE name type` with type counter|gauge|histogram|summary|untyped
-//    (lower case). `# HELP`/`# TYPE` followed directly by the end of the line,
-//    and every other `#` line, is a comment and ignored.
-//  * A family's HELP and TYPE appear at most once, TYPE before its first
-//    sample; a family's lines are contiguous (a family that re-appears after
-//    another one started is an error); families with no samples are dropped.
+//    of the line is the text; `\\` and `\n` are unescaped, any other
+//    backslash stays as it is (Prometheus's replacer). `# TYPE name type` with
+//    type counter|gauge|histogram|summary|untyped (lower case, exactly one
+//    blank before it, nothing after). `# HELP`/`# TYPE` followed directly by
+//    the end of the line, and every other `#` line, is a comment.
+//  * Metadata is per line, as in Prometheus: HELP and TYPE may repeat (the
+//    first wins), come after the family's samples, or name a family without
+//    samples (dropped). A family's lines need not be contiguous: blocks of
+//    the same family are merged in order of first appearance.
 //  * A sample line is `name[{labels}] value [timestamp]` with at least one
-//    blank before the value and before the timestamp. Label values allow only
-//    the escapes `\\`, `\"` and `\n`, and must be UTF-8 (so must HELP text).
-//    Duplicate label names in a sample and duplicate series (same name and
-//    label set, in any label order) are errors.
+//    blank before the value and before the timestamp. Label values unescape
+//    `\\`, `\"` and `\n`; any other escape stays as written. Label values
+//    and HELP text must be UTF-8. Duplicate label names in a sample are an
+//    error (the scrape loop rejects them). A repeated series (same name and
+//    label set, in any label order) keeps its first sample, as the scrape
+//    loop does (the later ones fail as duplicates for the timestamp).
 //  * Values use Go's strconv.ParseFloat decimal syntax as Prometheus does:
 //    `1`, `-0`, `1.`, `.5`, `+1e-3`, `NaN`, `Inf`, `+Inf`, `-Inf`, `infinity`
 //    (special words case-insensitive). Hexadecimal floats and `_` separators
 //    are rejected (Prometheus rejects any `p` or `_` in a value, which rules
 //    out Go's hex floats). Overflow (`1e400`) is an error; underflow rounds to
 //    zero, as in Go.
-//  * Timestamps are optional base-10 int64 milliseconds; a leading `-` is
-//    accepted (the Prometheus scrape parser itself only takes digits).
-//  * Without a TYPE line every distinct sample name is its own untyped family.
-//    Typed histogram `h` takes samples `h_bucket` (needs `le`), `h_sum`,
-//    `h_count`; summary `s` takes `s` (needs `quantile`), `s_sum`, `s_count`;
-//    other types take only their own name.
+//  * Timestamps: text, base-10 int64 milliseconds, digits only (Prometheus's
+//    lexer takes no sign); OpenMetrics, float seconds, truncated to
+//    milliseconds as Prometheus does.
+//  * Family membership: typed histogram `h` takes `h_bucket` (with a numeric
+//    `le`), `h_sum`, `h_count`; summary `s` takes `s` (with a numeric
+//    `quantile`), `s_sum`, `s_count`; other types take only their own name;
+//    every other sample name is its own untyped family. Prometheus stores
+//    samples whatever the TYPE says, so a histogram or summary whose samples
+//    do not fit (a bare `h`, a bucket without `le`) loses its type and its
+//    samples become untyped families of their own names.
+//  * OpenMetrics: `# EOF` must end the body and nothing may follow it;
+//    `# UNIT` lines are metadata the model does not keep; exemplars are
+//    dropped, and so is a sample with a negative timestamp (Prometheus drops
+//    it as out of bounds; the text format cannot carry it); a counter `c` becomes the counter family `c_total` and
+//    `c_created` its own untyped family (the text model Prometheus stores);
+//    gaugehistogram, stateset, info and unknown families become untyped.
+//  * Every repair that a strict text-format parser would have refused is
+//    reported as a normalization (kind, first line, count).
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/assert/source_location.hpp>
 #include <boost/system/result.hpp>
@@ -90,8 +113,53 @@ struct parse_error {
 
 using parse_result = boost::system::result<family_list, parse_error>;
 
+// The grammar of a body. protobuf is recognised only to be refused: the
+// daemon never asks for it, and Prometheus would parse nothing else from it.
+enum class body_format : std::uint8_t { text, openmetrics, protobuf };
+
+// What Prometheus 2.x picks for a response's Content-Type: OpenMetrics for
+// media type application/openmetrics-text (any parameters, any case),
+// protobuf for application/vnd.google.protobuf, text for everything else, a
+// missing or malformed header included.
+body_format format_for_content_type(std::string_view content_type);
+
+// Kinds of normalization, the `kind` label of
+// cerebras_proxy_upstream_normalizations_total.
+namespace normalization_kind {
+inline constexpr std::string_view family_merged = "family_merged";
+inline constexpr std::string_view duplicate_series_dropped = "duplicate_series_dropped";
+inline constexpr std::string_view duplicate_help = "duplicate_help";
+inline constexpr std::string_view duplicate_type = "duplicate_type";
+inline constexpr std::string_view type_after_samples = "type_after_samples";
+inline constexpr std::string_view type_dropped = "type_dropped";
+inline constexpr std::string_view exemplar_dropped = "exemplar_dropped";
+inline constexpr std::string_view negative_timestamp_dropped = "negative_timestamp_dropped";
+}  // namespace normalization_kind
+
+// One kind of repair in one body: how often, and the first line it happened
+// on (1-based). `kind` is one of normalization_kind (static storage).
+struct normalization {
+  std::string_view kind;
+  std::size_t first_line = 0;
+  std::size_t count = 0;
+  friend bool operator==(const normalization&, const normalization&) = default;
+};
+
+struct parsed_body {
+  family_list families;
+  std::vector<normalization> normalizations;  // in order of first occurrence
+};
+
+using parse_body_result = boost::system::result<parsed_body, parse_error>;
+
 // Parses one complete exposition body. Pure function: no I/O, no global state,
-// safe to call from any number of threads at once.
+// safe to call from any number of threads at once. A body that needs no
+// repair costs what a strict parse costs; the repairing pass runs only when
+// the strict one meets something Prometheus tolerates.
+parse_body_result parse_body(std::string_view body, body_format format,
+                             const parse_limits& limits = {});
+
+// parse_body() of a text-format body, without the repair report.
 parse_result parse_text(std::string_view body, const parse_limits& limits = {});
 
 }  // namespace cmp::exposition

@@ -57,6 +57,10 @@ class upstream_metrics {
   void count_schema_change();
   // A rotated api_key_file was read and its new key put to use.
   void count_api_key_reload();
+  // `count` repairs of one kind (exposition::normalization_kind) in a body
+  // that was taken. True the first time this kind is counted for this
+  // upstream: the caller logs it then, not at every poll.
+  bool count_normalizations(std::string_view kind, std::uint64_t count);
   // The outcome of an attempt; a success also sets the last-success time.
   void set_up(bool up, wall_clock::time_point now);
   // false once the snapshot is older than max_staleness.
@@ -69,6 +73,9 @@ class upstream_metrics {
   [[nodiscard]] std::uint64_t parse_errors() const { return parse_errors_; }
   [[nodiscard]] std::uint64_t schema_changes() const { return schema_changes_; }
   [[nodiscard]] std::uint64_t api_key_reloads() const { return api_key_reloads_; }
+  [[nodiscard]] const std::map<std::string, std::uint64_t, std::less<>>& normalizations() const {
+    return normalizations_;
+  }
   [[nodiscard]] bool up() const { return up_; }
   [[nodiscard]] std::optional<wall_clock::time_point> last_success() const { return last_success_; }
   [[nodiscard]] bool snapshot_served() const { return snapshot_served_; }
@@ -80,6 +87,7 @@ class upstream_metrics {
   std::uint64_t parse_errors_ = 0;
   std::uint64_t schema_changes_ = 0;
   std::uint64_t api_key_reloads_ = 0;
+  std::map<std::string, std::uint64_t, std::less<>> normalizations_;  // by kind
   bool up_ = false;
   std::optional<wall_clock::time_point> last_success_;
   bool snapshot_served_ = false;

@@ -1,7 +1,7 @@
 #pragma once
 // Polls one upstream forever: asks the poll_planner when, takes budget from
 // the ledger (persisted before the request leaves), fetches, validates the
-// body with the strict parser and publishes a snapshot. Scrapes never reach
+// body as Prometheus would (upstream/ingest) and publishes a snapshot. Scrapes never reach
 // this code.
 //
 // Runs as one coroutine on the io_context thread; not thread-safe. stop()
@@ -70,9 +70,11 @@ class poller {
  private:
   boost::asio::awaitable<void> run();
   void restore(std::chrono::system_clock::time_point now);
-  // Validates `body` and publishes it; false (and a counted parse error)
-  // when it is not valid exposition text.
-  bool publish(const std::string& body, std::chrono::system_clock::time_point fetched_at,
+  // Validates `body` (parsed as its Content-Type says, see upstream/ingest)
+  // and publishes it; false (and a counted parse error) when Prometheus
+  // would refuse it too.
+  bool publish(const std::string& body, std::string_view content_type,
+               std::chrono::system_clock::time_point fetched_at,
                std::chrono::system_clock::time_point window_end, bool restored);
   void report(const std::string& kind, const std::string& message, bool is_error);
   // Re-reads a changed (or, after a 401, any) api_key_file and puts a new

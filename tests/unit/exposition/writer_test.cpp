@@ -241,7 +241,7 @@ TEST(RoundTrip, ParseWriteParseIsIdentity) {
 TEST(RoundTrip, AwkwardModelSurvivesText) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const family_list model{
-      family{"a", metric_type::gauge, "", {make_sample("a", {{"l", "\\\"\n\\n"}}, nan, -5)}},
+      family{"a", metric_type::gauge, "", {make_sample("a", {{"l", "\\\"\n\\n"}}, nan, 5)}},
       family{"b", metric_type::untyped, " lead\tand trail ", {make_sample("b", {}, 5e-324)}},
       family{"c:d", metric_type::counter, "\\n", {make_sample("c:d", {{"_", "€"}}, 1e308)}},
   };

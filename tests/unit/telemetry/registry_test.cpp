@@ -50,6 +50,19 @@ TEST(Registry, RendersEveryContractNameWithUpstreamLabels) {
   EXPECT_THAT(out, HasSubstr("process_open_fds "));
 }
 
+TEST(Registry, NormalizationsAreCountedByKindAndFirstOfAKindIsSaid) {
+  registry r(t0);
+  auto& u = r.upstream("org-a");
+  EXPECT_TRUE(u.count_normalizations("family_merged", 2));
+  EXPECT_FALSE(u.count_normalizations("family_merged", 3));
+  EXPECT_TRUE(u.count_normalizations("duplicate_help", 1));
+  std::string out;
+  r.render(out, false, t0);
+  EXPECT_THAT(out, HasSubstr("# TYPE cerebras_proxy_upstream_normalizations_total counter\n"));
+  EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_normalizations_total{upstream=\"org-a\",kind=\"family_merged\"} 5\n"));
+  EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_normalizations_total{upstream=\"org-a\",kind=\"duplicate_help\"} 1\n"));
+}
+
 TEST(Registry, OpenMetricsNamesCounterFamiliesWithoutTotal) {
   registry r(t0);
   r.upstream("a").count_request("503", 0.1);

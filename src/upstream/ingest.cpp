@@ -1,0 +1,22 @@
+#include "cmp/upstream/ingest.hpp"
+
+#include "cmp/exposition/transform.hpp"
+
+namespace cmp::upstream {
+
+ingest_result ingest(std::string_view body, std::string_view content_type,
+                     const config::upstream& cfg) {
+  auto parsed = exposition::parse_body(body, exposition::format_for_content_type(content_type));
+  if (!parsed) return parsed.error();
+  ingested out{std::move(parsed->families), std::move(parsed->normalizations)};
+  for (const auto& [from, to] : cfg.rename_labels) exposition::rename_label(out.families, from, to);
+  if (!cfg.extra_labels.empty()) exposition::add_labels(out.families, cfg.extra_labels);
+  return out;
+}
+
+void apply_timestamps(exposition::family_list& families, config::timestamp_mode mode,
+                      std::int64_t window_end_ms) {
+  if (mode == config::timestamp_mode::window) exposition::set_timestamps(families, window_end_ms);
+}
+
+}  // namespace cmp::upstream
