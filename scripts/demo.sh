@@ -13,9 +13,7 @@ listen=${CMP_DEMO_LISTEN:-127.0.0.1:9753}
 mock_port=${CMP_DEMO_MOCK_PORT:-9900}
 window=${CMP_DEMO_WINDOW:-15s}
 
-scripts/deps.sh build
-command -v openssl >/dev/null || scripts/deps.sh test
-command -v curl >/dev/null || scripts/deps.sh test
+scripts/deps.sh build demo
 
 echo "==> building (Release)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
