@@ -64,9 +64,11 @@ set(CPACK_DEBIAN_PACKAGE_NAME cerebras-metrics-proxy)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Depends: from the binary's shared libraries (dpkg-shlibdeps), plus what
-# no library link shows: the CA bundle the upstream TLS verification uses.
+# no library link shows: the CA bundle the upstream TLS verification uses, and
+# /bin/kill of the unit's ExecReload= (procps is not in a minimal Debian: there
+# `systemctl reload` failed with 203/EXEC).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "ca-certificates")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "ca-certificates, procps")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${_cmp_deb}/postinst ${_cmp_deb}/prerm ${_cmp_deb}/postrm ${_cmp_deb}/conffiles)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)

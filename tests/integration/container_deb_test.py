@@ -21,7 +21,9 @@ from container_common import Checks, ensure_base_image, podman, require_podman, 
 
 # Libraries the daemon links; shlibdeps must turn each into a dependency.
 WANT_DEPENDS = ["libc6", "libstdc++6", "libssl3", "libboost-url1.81.0", "libboost-program-options1.81.0",
-                "libyaml-cpp0.7", "libsystemd0", "zlib1g", "libcrypt1", "ca-certificates"]
+                "libyaml-cpp0.7", "libsystemd0", "zlib1g", "libcrypt1", "ca-certificates",
+                # the unit's ExecReload=/bin/kill
+                "procps"]
 CONFFILES = ["/etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml", "/etc/default/cerebras-metrics-proxy"]
 
 INSTALL = r"""
