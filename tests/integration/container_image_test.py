@@ -60,9 +60,11 @@ def main():
                timeout=3000, capture=False)
         print(f"image build: {time.monotonic() - t0:.1f} s")
 
-        cfg = json.loads(podman("image", "inspect", IMAGE).stdout)[0]["Config"]
+        info = json.loads(podman("image", "inspect", IMAGE).stdout)[0]
+        cfg = info["Config"]
         c.check(cfg.get("User") == "10001:10001", "image runs as 10001:10001", cfg.get("User"))
-        hc = (cfg.get("Healthcheck") or {}).get("Test") or []
+        # podman shows a docker-format health check beside Config, docker inside it.
+        hc = (info.get("Healthcheck") or cfg.get("Healthcheck") or {}).get("Test") or []
         c.check(HEALTHCHECK in " ".join(hc), "HEALTHCHECK kept in the image (--format docker)", hc)
         r = podman("run", "--rm", "--entrypoint", "id", IMAGE)
         c.check(r.stdout.strip() == "uid=10001(cerebras-proxy) gid=10001(cerebras-proxy) groups=10001(cerebras-proxy)",
