@@ -55,8 +55,8 @@ def main():
     try:
         t0 = time.monotonic()
         # --format docker: the OCI format has no HEALTHCHECK.
-        podman("build", "--format", "docker", "-f", "docker/Dockerfile",
-               "--ignorefile", "docker/Dockerfile.dockerignore", "-t", IMAGE, repo,
+        podman("build", "--format", "docker", "-f", os.path.join(repo, "docker/Dockerfile"),
+               "--ignorefile", os.path.join(repo, "docker/Dockerfile.dockerignore"), "-t", IMAGE, repo,
                timeout=3000, capture=False)
         print(f"image build: {time.monotonic() - t0:.1f} s")
 
