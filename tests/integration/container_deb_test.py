@@ -44,6 +44,7 @@ ls /etc/systemd/system/multi-user.target.wants/ 2>/dev/null || true
 echo "--- verify"
 dpkg --verify cerebras-metrics-proxy && echo verified
 echo "--- purge"
+(umask 077 && printf 'k\n' > /etc/cerebras-metrics-proxy/api-key)
 apt-get purge -y -qq cerebras-metrics-proxy >/dev/null 2>&1
 ls -d /etc/cerebras-metrics-proxy /etc/default/cerebras-metrics-proxy /usr/bin/cerebras-metrics-proxy \
       /lib/systemd/system/cerebras-metrics-proxy.service 2>/dev/null || echo "nothing left"
