@@ -121,6 +121,13 @@ def main():
                 r.stdout + r.stderr)
         r = in_container(daemon, f"{HEALTHCHECK} /no-such-path")
         c.check(r.returncode == 1 and "404" in r.stdout, "the health check fails on a non-200 (404)", r.stdout)
+        # A hung daemon still has its socket, and the kernel still accepts
+        # connections: only the missing answer tells.
+        podman("kill", "--signal", "STOP", daemon)
+        r = podman("healthcheck", "run", daemon, check=False)
+        podman("kill", "--signal", "CONT", daemon)
+        c.check(r.returncode == 1 and "unhealthy" in r.stdout, "a stopped daemon is reported unhealthy",
+                r.stdout + r.stderr)
 
         # Every poll fails from now on: a restarted daemon that serves series
         # and is ready must have restored them from the volume.
