@@ -5,21 +5,23 @@
 # DynamicUser= replaces the system user those packages create.
 #
 # Only the `deb` component is packaged, so the generic install() rules above
-# (prefix-relative etc/) do not leak /usr/etc into the package.
+# (prefix-relative etc/) do not leak /usr/etc into the package; and the `deb`
+# rules are EXCLUDE_FROM_ALL, so a plain `cmake --install` does not also write
+# /etc/default or a second copy of the unit.
 
 set(_cmp_deb ${PROJECT_SOURCE_DIR}/packaging/debian)
 
-install(TARGETS cerebras-metrics-proxy RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT deb)
+install(TARGETS cerebras-metrics-proxy RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT deb EXCLUDE_FROM_ALL)
 # bookworm: units live in /lib, not /usr/lib (no file may move across the
 # /usr merge, see Debian's DEP 17).
 install(FILES packaging/systemd/cerebras-metrics-proxy.service
-        DESTINATION /lib/systemd/system COMPONENT deb)
+        DESTINATION /lib/systemd/system COMPONENT deb EXCLUDE_FROM_ALL)
 install(FILES packaging/systemd/config.yml RENAME cerebras-metrics-proxy.yml
-        DESTINATION /etc/cerebras-metrics-proxy COMPONENT deb)
+        DESTINATION /etc/cerebras-metrics-proxy COMPONENT deb EXCLUDE_FROM_ALL)
 install(FILES ${_cmp_deb}/default RENAME cerebras-metrics-proxy
-        DESTINATION /etc/default COMPONENT deb)
+        DESTINATION /etc/default COMPONENT deb EXCLUDE_FROM_ALL)
 install(FILES ${_cmp_deb}/copyright
-        DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/cerebras-metrics-proxy COMPONENT deb)
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/cerebras-metrics-proxy COMPONENT deb EXCLUDE_FROM_ALL)
 
 # Debian wants compressed, timestamp-free (gzip -n) changelog and man page.
 find_program(CMP_GZIP gzip)
@@ -34,9 +36,9 @@ if(CMP_GZIP)
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_cmp_deb}/${src})
   endforeach()
   install(FILES ${_cmp_gz}/changelog.gz
-          DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/cerebras-metrics-proxy COMPONENT deb)
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/cerebras-metrics-proxy COMPONENT deb EXCLUDE_FROM_ALL)
   install(FILES ${_cmp_gz}/cerebras-metrics-proxy.1.gz
-          DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT deb)
+          DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT deb EXCLUDE_FROM_ALL)
 endif()
 
 set(CPACK_GENERATOR DEB)
