@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Docker does not run in CI, so this test keeps docker/ honest statically
-(python3 stdlib; PyYAML is used when installed, else a small block-YAML reader).
+"""Keeps docker/ honest statically (python3 stdlib; PyYAML is used when
+installed, else a small block-YAML reader). The image itself is built and run
+by container_image_test.py; the Alloy, Agent, Prometheus and Grafana images
+cannot be pulled in CI, so their configuration is checked here.
 
 docker/Dockerfile
   * both stages are debian:bookworm-slim;
@@ -14,12 +16,19 @@ docker/Dockerfile
     only -DCMP_BUILD_{TESTS,BENCH,FUZZ}=OFF and --target may be added;
   * the final stage copies the daemon and the mock from the build stage, runs
     as a non-root USER, EXPOSEs 9753 and has a HEALTHCHECK on /-/healthy or /healthz;
+  * no `# syntax=` directive (BuildKit would pull a frontend image: offline
+    builds break); the USER's group is created with the same number as the
+    user (useradd --user-group alone picks GID 999);
   * every file it COPYs from the context exists.
 docker/compose.yaml and the files it names
   * parse as YAML; the daemon builds from docker/Dockerfile; a mock upstream in
-    the `demo` profile; Grafana Agent and Prometheus; every bind-mounted host
+    the `demo` profile that starts, healthy, before the daemon (both in a
+    network namespace neither owns); Grafana Alloy by default and Grafana
+    Agent in the `agent` profile; Prometheus; every bind-mounted host
     path exists; agent.yaml scrapes with honor_labels and honor_timestamps and
-    has a remote_write; prometheus.yml loads the mounted rules and, when
+    has a remote_write; config.alloy has the same scrape (prometheus.scrape with
+    honor_labels, honor_timestamps, the job name, forward_to an existing
+    prometheus.remote_write with an endpoint); prometheus.yml loads the mounted rules and, when
     promtool is installed, passes `promtool check config`;
   * the daemon configs in docker/ are named in compose and exist.
 
@@ -337,6 +346,12 @@ def check_dockerfile(root):
     if not os.path.isfile(path):
         fail("docker/Dockerfile missing")
         return
+    text = open(path, encoding="utf-8").read()
+    for no, line in enumerate(text.splitlines(), 1):
+        if not line.startswith("#"):
+            break
+        if re.match(r"#\s*syntax\s*=", line, re.I):
+            fail(f"Dockerfile:{no}: `# syntax=` makes BuildKit pull a frontend image (offline builds break)")
     ins = dockerfile_instructions(path)
     args = {}
     stages = []
@@ -440,6 +455,14 @@ def check_dockerfile(root):
     users = [a for _, kw, a in final["ins"] if kw == "USER"]
     if not users or users[-1].split(":")[0] in ("root", "0"):
         fail("Dockerfile final stage: no non-root USER")
+    else:
+        uid, _, gid = users[-1].partition(":")
+        final_runs = " ".join(a for _, a in runs(final))
+        if gid and gid.isdigit() and not re.search(rf"\bgroupadd\b[^&;]*--gid[= ]{gid}\b", final_runs):
+            fail(f"Dockerfile final stage: USER {users[-1]} but no `groupadd --gid {gid}`: the group has no entry")
+        if uid.isdigit() and not re.search(rf"\buseradd\b[^&;]*--uid[= ]{uid}\b[^&;]*--gid[= ]{gid or uid}\b"
+                                           rf"|\buseradd\b[^&;]*--gid[= ]{gid or uid}\b[^&;]*--uid[= ]{uid}\b", final_runs):
+            fail(f"Dockerfile final stage: USER {users[-1]} is not created by `useradd --uid {uid} --gid {gid or uid}`")
     if not any(kw == "EXPOSE" and "9753" in a.split() for _, kw, a in final["ins"]):
         fail("Dockerfile final stage: no EXPOSE 9753")
     hc = [a for _, kw, a in final["ins"] if kw == "HEALTHCHECK"]
@@ -501,9 +524,18 @@ def check_compose(root):
         fail("compose.yaml: the mock upstream is not in the `demo` profile")
     images = {n: str(s.get("image", "")) for n, s in services.items() if isinstance(s, dict)}
     agent = [n for n, i in images.items() if i.startswith("grafana/agent")]
+    alloy = [n for n, i in images.items() if i.startswith("grafana/alloy")]
     prom = [n for n, i in images.items() if i.startswith("prom/prometheus")]
     if not agent:
         fail("compose.yaml: no grafana/agent service")
+    elif "agent" not in (services[agent[0]].get("profiles") or []):
+        fail("compose.yaml: Grafana Agent (end of life) is not confined to the `agent` profile")
+    if not alloy:
+        fail("compose.yaml: no grafana/alloy service")
+    elif services[alloy[0]].get("profiles"):
+        fail("compose.yaml: Grafana Alloy is not the default scraper (it has a profile)")
+    if daemon and mock:
+        check_start_order(services, daemon[0], mock[0])
     if not prom:
         fail("compose.yaml: no prom/prometheus service")
     for n, i in images.items():
@@ -549,6 +581,12 @@ def check_compose(root):
         for cfg in ("cerebras-metrics-proxy.yml", "demo.yml"):
             if os.path.join(ddir, cfg) not in mounts.values():
                 fail(f"compose.yaml: docker/{cfg} is not mounted into the daemon")
+
+    alloy_cfg = mounts.get("/etc/alloy/config.alloy")
+    if not alloy_cfg:
+        fail("compose.yaml: config.alloy not mounted at /etc/alloy/config.alloy")
+    else:
+        check_alloy(alloy_cfg)
 
     # agent.yaml
     agent_cfg = mounts.get("/etc/agent/agent.yaml")
@@ -615,6 +653,171 @@ def check_compose(root):
                     fail(f"docker/{f}: listen must not be loopback-only inside a container")
             except (ValueError, AttributeError) as e:
                 fail(f"docker/{f}: {e}")
+
+
+def depends(service):
+    """depends_on as {name: {condition, required}} for both compose forms."""
+    d = service.get("depends_on") or {}
+    if isinstance(d, list):
+        return {n: {"condition": "service_started", "required": True} for n in d}
+    return {n: (v or {}) for n, v in d.items()}
+
+
+def check_start_order(services, daemon, mock):
+    """The demo's first poll must find the mock listening: the mock may not
+    need the daemon's container, and the daemon waits until the mock is healthy."""
+    d, m = services[daemon], services[mock]
+    if daemon in depends(m) or str(m.get("network_mode", "")) == f"service:{daemon}":
+        fail(f"compose.yaml: {mock} needs {daemon} to start first, so the demo's first poll fails")
+    dep = depends(d).get(mock)
+    if not dep or dep.get("condition") != "service_healthy":
+        fail(f"compose.yaml: {daemon} does not wait for {mock} to be healthy (depends_on condition service_healthy)")
+    elif dep.get("required", True) is not False:
+        fail(f"compose.yaml: {daemon} requires {mock}, which only the demo profile starts (required: false)")
+    hc = m.get("healthcheck") or {}
+    if hc.get("disable") or not hc.get("test"):
+        fail(f"compose.yaml: {mock} has no healthcheck to wait for")
+    elif "8080" not in " ".join(map(str, hc["test"])):
+        fail(f"compose.yaml: {mock}'s healthcheck does not probe its listener on 8080")
+    nd, nm = str(d.get("network_mode", "")), str(m.get("network_mode", ""))
+    if not nd.startswith("service:") or nd != nm:
+        fail(f"compose.yaml: {daemon} and {mock} do not share one network namespace (http:// upstreams must be loopback)")
+    else:
+        owner = services.get(nd[8:]) or {}
+        if not any("9753" in str(p) for p in owner.get("ports") or []):
+            fail(f"compose.yaml: {nd[8:]} (the shared namespace) does not publish the proxy's port 9753")
+        aliases = ((owner.get("networks") or {}).get("default") or {}).get("aliases") or []
+        if daemon not in aliases:
+            fail(f"compose.yaml: scrapers address {daemon}:9753, but {nd[8:]} has no such network alias")
+
+
+# ------------------------------------------------------------------- Alloy
+class Alloy:
+    """Alloy's configuration syntax, as far as config.alloy uses it: blocks
+    (`name "label" { ... }`), attributes (`key = value`), strings, numbers,
+    booleans, lists, objects and component references. Anything else is an
+    error, so a typo cannot pass as an unknown construct."""
+
+    TOKEN = re.compile(r'\s+|//[^\n]*|/\*.*?\*/|(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?)'
+                       r'|(?P<id>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)|(?P<p>[{}\[\]=,])', re.S)
+
+    def __init__(self, text, path):
+        self.path, self.toks, pos = path, [], 0
+        while pos < len(text):
+            m = self.TOKEN.match(text, pos)
+            if not m:
+                raise ValueError(f"{path}:{text.count(chr(10), 0, pos) + 1}: unexpected {text[pos:pos + 10]!r}")
+            pos = m.end()
+            kind = m.lastgroup
+            if kind:
+                self.toks.append((kind, m.group(kind)))
+        self.i = 0
+
+    def peek(self, k=0):
+        return self.toks[self.i + k] if self.i + k < len(self.toks) else (None, None)
+
+    def take(self, kind=None, value=None):
+        t = self.peek()
+        if t[0] is None or (kind and t[0] != kind) or (value and t[1] != value):
+            raise ValueError(f"{self.path}: expected {value or kind}, got {t[1]!r}")
+        self.i += 1
+        return t[1]
+
+    def body(self, end):
+        """[(name, label, body)] for blocks, {name: value} for attributes."""
+        blocks, attrs = [], {}
+        while self.peek()[1] != end:
+            name = self.take("id")
+            if self.peek()[1] == "=":
+                self.take(value="=")
+                if name in attrs:
+                    raise ValueError(f"{self.path}: attribute {name} set twice")
+                attrs[name] = self.value()
+                continue
+            label = self.take("str")[1:-1] if self.peek()[0] == "str" else None
+            self.take(value="{")
+            blocks.append((name, label, self.body("}")))
+            self.take(value="}")
+        return blocks, attrs
+
+    def value(self):
+        kind, v = self.peek()
+        if kind == "str":
+            self.i += 1
+            return v[1:-1]
+        if kind == "num":
+            self.i += 1
+            return float(v)
+        if kind == "id":
+            self.i += 1
+            return {"true": True, "false": False, "null": None}.get(v, ("ref", v))
+        if v == "[":
+            self.i += 1
+            out = []
+            while self.peek()[1] != "]":
+                out.append(self.value())
+                if self.peek()[1] != "]":
+                    self.take(value=",")
+            self.take(value="]")
+            return out
+        if v == "{":
+            self.i += 1
+            out = {}
+            while self.peek()[1] != "}":
+                k = self.take()
+                k = k[1:-1] if k.startswith('"') else k
+                self.take(value="=")
+                out[k] = self.value()
+                if self.peek()[1] != "}":
+                    self.take(value=",")
+            self.take(value="}")
+            return out
+        raise ValueError(f"{self.path}: unexpected {v!r}")
+
+    def parse(self):
+        blocks, attrs = self.body(None)
+        if attrs:
+            raise ValueError(f"{self.path}: top-level attributes {sorted(attrs)}")
+        return blocks
+
+
+def check_alloy(path):
+    try:
+        blocks = Alloy(open(path, encoding="utf-8").read(), path).parse()
+    except (OSError, ValueError) as e:
+        fail(f"config.alloy: {e}")
+        return
+    writes = {label: body for name, label, body in blocks if name == "prometheus.remote_write"}
+    scrapes = [(label, body) for name, label, body in blocks if name == "prometheus.scrape"]
+    mine = [(label, attrs) for label, (_, attrs) in scrapes
+            if any(isinstance(t, dict) and t.get("__address__", "").endswith(":9753") for t in attrs.get("targets", []))]
+    if not mine:
+        fail("config.alloy: no prometheus.scrape targets the proxy on :9753")
+    for label, attrs in mine:
+        for key in ("honor_labels", "honor_timestamps"):
+            if attrs.get(key) is not True:
+                fail(f"config.alloy: prometheus.scrape \"{label}\" without {key} = true")
+        if attrs.get("job_name") != "cerebras-metrics-proxy":
+            fail(f"config.alloy: prometheus.scrape \"{label}\" job_name is not cerebras-metrics-proxy (the alert rules use it)")
+        fwd = attrs.get("forward_to") or []
+        if not fwd:
+            fail(f"config.alloy: prometheus.scrape \"{label}\" forwards nowhere")
+        for ref in fwd:
+            m = re.fullmatch(r"prometheus\.remote_write\.(\w+)\.receiver", ref[1] if isinstance(ref, tuple) else "")
+            if not m or m.group(1) not in writes:
+                fail(f"config.alloy: forward_to {ref!r} is not the receiver of a prometheus.remote_write in the file")
+    for label, (inner, _) in writes.items():
+        urls = [a.get("url") for name, _, (_, a) in inner if name == "endpoint"]
+        if not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+            fail(f"config.alloy: prometheus.remote_write \"{label}\" has no endpoint with a url")
+    agent_interval = None
+    try:
+        agent_interval = load_yaml(os.path.join(os.path.dirname(path), "agent.yaml"))["metrics"]["global"]["scrape_interval"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    for label, attrs in mine:
+        if agent_interval and attrs.get("scrape_interval") != agent_interval:
+            fail(f"config.alloy: scrape_interval {attrs.get('scrape_interval')!r} differs from agent.yaml's {agent_interval!r}")
 
 
 def main():

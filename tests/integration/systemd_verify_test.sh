@@ -27,7 +27,8 @@ for want in \
   '^StateDirectory=cerebras-metrics-proxy$' \
   '^ConfigurationDirectory=cerebras-metrics-proxy$' \
   '^LoadCredential=api-key:/etc/cerebras-metrics-proxy/api-key$' \
-  '^ExecStart=/usr/bin/cerebras-metrics-proxy --config.file=/etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml$' \
+  '^ExecStart=/usr/bin/cerebras-metrics-proxy --config.file=/etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml( \$ARGS)?$' \
+  '^EnvironmentFile=-/etc/default/cerebras-metrics-proxy$' \
   '^ExecReload=/bin/kill -HUP \$MAINPID$' \
   '^Restart=on-failure$' \
   '^ProtectSystem=strict$' \
