@@ -17,8 +17,13 @@ scripts/deps.sh build test
 
 # ccache (when installed) makes rebuilds on the same machine cheap; a fresh
 # machine just builds everything.
+# Paths relative to the checkout, so that another clone of the repository on
+# the same machine (CI clones afresh) hits the same cache entries.
 launcher=()
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+fi
 
 step "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMP_WERROR=ON -DCMP_REQUIRE_TESTS=ON \
