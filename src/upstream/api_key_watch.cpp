@@ -54,4 +54,35 @@ bool api_key_watch::retry_after_unauthorized(event e, time_point window_end) noe
   return true;
 }
 
+api_key_watch::read_result reread_key(const config::upstream& cfg, const std::string& config_source,
+                                      config::secret& key, std::string& problem) {
+  try {
+    auto fresh = config::load_api_key(cfg, config_source);
+    if (fresh == key) return api_key_watch::read_result::same_key;
+    key = std::move(fresh);
+    return api_key_watch::read_result::new_key;
+  } catch (const config::config_error& e) {
+    problem = e.what();  // names the file and the reason, never the content
+    return api_key_watch::read_result::failed;
+  }
+}
+
+std::string describe(api_key_watch::event e, api_key_watch::cause why, const std::filesystem::path& file,
+                     std::string_view problem) {
+  using event = api_key_watch::event;
+  switch (e) {
+    case event::rotated:
+      return "API key reloaded from " + file.string() + " (" +
+             (why == api_key_watch::cause::unauthorized ? "re-read after HTTP 401" : "the file changed") +
+             "); used from this request on";
+    case event::unreadable:
+      return "API key file unusable, keeping the key in use: " + std::string(problem);
+    case event::readable_again:
+      return "API key file " + file.string() + " readable again (same key)";
+    case event::none:
+      break;
+  }
+  return {};
+}
+
 }  // namespace cmp::upstream

@@ -25,18 +25,14 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "cmp/asio.hpp"
 #include "cmp/snapshot/gzip.hpp"
 
 namespace cmp::upstream {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 

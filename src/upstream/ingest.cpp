@@ -19,4 +19,14 @@ void apply_timestamps(exposition::family_list& families, config::timestamp_mode 
   if (mode == config::timestamp_mode::window) exposition::set_timestamps(families, window_end_ms);
 }
 
+std::set<std::string> schema_of(const exposition::family_list& families) {
+  std::set<std::string> names;
+  for (const auto& f : families) {
+    names.insert(f.name);
+    for (const auto& s : f.samples)
+      for (const auto l : s.labels()) names.insert(f.name + "{" + std::string(l.name) + "}");
+  }
+  return names;
+}
+
 }  // namespace cmp::upstream

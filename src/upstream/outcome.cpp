@@ -101,7 +101,7 @@ std::string request_code(const fetch_result& r) {
   return std::to_string(r.status);
 }
 
-classification classify(const fetch_result& r, wall_clock::time_point now) {
+classification classify(const fetch_result& r, wall_clock::time_point now, bool key_from_file) {
   classification c;
   poll_outcome& o = c.outcome;
   o.retry_allowed = r.should_retry != "false";
@@ -126,8 +126,11 @@ classification classify(const fetch_result& r, wall_clock::time_point now) {
                 "); waiting as told";
   } else if (r.status == 401) {
     o.what = poll_outcome::kind::final_for_slot;
-    c.message = "upstream rejected the API key (HTTP 401); check api_key_env/api_key_file; "
-                "retrying at the next scheduled poll";
+    c.message = key_from_file ? "upstream rejected the API key (HTTP 401); api_key_file is read again: "
+                                "with a new key the poll is retried once now, else at the next "
+                                "scheduled poll"
+                              : "upstream rejected the API key (HTTP 401); check api_key_env/"
+                                "api_key_file; retrying at the next scheduled poll";
   } else if (r.status == 403) {
     o.what = poll_outcome::kind::final_for_slot;
     c.message = "upstream refused access (HTTP 403): the Metrics API is a private preview that may "

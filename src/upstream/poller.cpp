@@ -1,36 +1,23 @@
 #include "cmp/upstream/poller.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 
 #include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
+#include "cmp/asio.hpp"
 #include "cmp/exposition/parser.hpp"
 #include "cmp/upstream/ingest.hpp"
 #include "cmp/upstream/outcome.hpp"
 
 namespace cmp::upstream {
 
-namespace asio = boost::asio;
 using wall_clock = std::chrono::system_clock;
 using namespace std::chrono_literals;
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
-
-std::set<std::string> schema_of(const exposition::family_list& families) {
-  std::set<std::string> names;
-  for (const auto& f : families) {
-    names.insert(f.name);
-    for (const auto& s : f.samples)
-      for (const auto l : s.labels()) names.insert(f.name + "{" + std::string(l.name) + "}");
-  }
-  return names;
-}
 
 std::chrono::steady_clock::duration until(wall_clock::time_point target, wall_clock::time_point now) {
   // Re-decide at least every 30 s, so a wall-clock step is noticed.
@@ -74,39 +61,15 @@ api_key_watch::event poller::refresh_key(api_key_watch::cause why) {
   if (!key_watch_) return api_key_watch::event::none;
   const auto st = stat_key_file(key_file_);
   if (!key_watch_->should_read(why, st)) return api_key_watch::event::none;
-  auto result = api_key_watch::read_result::failed;
   std::string problem;
-  try {
-    auto key = config::load_api_key(cfg_, ctx_.config_source);
-    if (key == api_key_) {
-      result = api_key_watch::read_result::same_key;
-    } else {
-      result = api_key_watch::read_result::new_key;
-      api_key_ = std::move(key);
-      request_.api_key = api_key_;
-    }
-  } catch (const config::config_error& e) {
-    problem = e.what();  // names the file and the reason, never the content
-  }
+  const auto result = reread_key(cfg_, ctx_.config_source, api_key_, problem);
+  if (result == api_key_watch::read_result::new_key) request_.api_key = api_key_;
   const auto ev = key_watch_->on_read(st, result);
-  switch (ev) {
-    case api_key_watch::event::rotated:
-      metrics_.count_api_key_reload();
-      ctx_.log->info("upstream={} API key reloaded from {} ({}); used from this request on",
-                     cfg_.name, key_file_.string(),
-                     why == api_key_watch::cause::unauthorized ? "re-read after HTTP 401"
-                                                               : "the file changed");
-      break;
-    case api_key_watch::event::unreadable:
-      ctx_.log->warn("upstream={} API key file unusable, keeping the key in use: {}", cfg_.name,
-                     problem);
-      break;
-    case api_key_watch::event::readable_again:
-      ctx_.log->info("upstream={} API key file {} readable again (same key)", cfg_.name,
-                     key_file_.string());
-      break;
-    case api_key_watch::event::none:
-      break;
+  if (ev == api_key_watch::event::rotated) metrics_.count_api_key_reload();
+  if (ev == api_key_watch::event::unreadable) {
+    ctx_.log->warn("upstream={} {}", cfg_.name, describe(ev, why, key_file_, problem));
+  } else if (ev != api_key_watch::event::none) {
+    ctx_.log->info("upstream={} {}", cfg_.name, describe(ev, why, key_file_, problem));
   }
   return ev;
 }
@@ -221,10 +184,10 @@ bool poller::publish(const std::string& body, std::string_view content_type,
   }
   schema_ = std::move(schema);
 
+  const auto window_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(window_end.time_since_epoch()).count();
   if (cfg_.derived_counters) {
     if (!derived_) derived_.emplace();
-    const auto window_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(window_end.time_since_epoch()).count();
     if (!restored && derived_->add_window(families, window_ms)) {
       try {
         state_.save_counters(derived_->serialize());
@@ -236,9 +199,7 @@ bool poller::publish(const std::string& body, std::string_view content_type,
     families.insert(families.end(), std::make_move_iterator(counters.begin()),
                     std::make_move_iterator(counters.end()));
   }
-  apply_timestamps(
-      families, cfg_.timestamps,
-      std::chrono::duration_cast<std::chrono::milliseconds>(window_end.time_since_epoch()).count());
+  apply_timestamps(families, cfg_.timestamps, window_ms);
   auto snap = std::make_shared<snapshot::snapshot>();
   snap->upstream = cfg_.name;
   snap->text = snapshot::series_text(families, &snap->series);
@@ -289,11 +250,7 @@ asio::awaitable<void> poller::run() {
     if (stopping_) break;
     now = wall_clock::now();
     metrics_.count_request(request_code(result), std::chrono::duration<double>(result.elapsed).count());
-    auto [outcome, report_kind, message] = classify(result, now);
-    if (result.status == 401 && key_watch_) {
-      message = "upstream rejected the API key (HTTP 401); api_key_file is read again: with a new "
-                "key the poll is retried once now, else at the next scheduled poll";
-    }
+    auto [outcome, report_kind, message] = classify(result, now, key_watch_.has_value());
     if (outcome.what != poll_outcome::kind::success) report(report_kind, message, true);
     if (result.status == 401 && key_watch_) {
       // The file may have been replaced since the stat above. A new key

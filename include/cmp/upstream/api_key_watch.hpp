@@ -27,6 +27,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <string_view>
+
+#include "cmp/config/config.hpp"
+#include "cmp/config/secret.hpp"
 
 namespace cmp::upstream {
 
@@ -83,5 +88,16 @@ class api_key_watch {
   bool unreadable_ = false;
   std::optional<time_point> retried_window_;
 };
+
+// Reads the upstream's api_key_file (relative paths next to `config_source`)
+// and compares it with `key`: new_key (then `key` holds it), same_key, or
+// failed, with `problem` naming the file and the reason, never the content.
+[[nodiscard]] api_key_watch::read_result reread_key(const config::upstream& cfg,
+                                                    const std::string& config_source,
+                                                    config::secret& key, std::string& problem);
+
+// The log line of an event (empty for `none`); names the file, never the key.
+[[nodiscard]] std::string describe(api_key_watch::event e, api_key_watch::cause why,
+                                   const std::filesystem::path& file, std::string_view problem);
 
 }  // namespace cmp::upstream

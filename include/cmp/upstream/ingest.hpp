@@ -7,6 +7,8 @@
 // logging; safe to call from any thread on distinct values.
 
 #include <cstdint>
+#include <set>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -39,5 +41,10 @@ ingest_result ingest(std::string_view body, std::string_view content_type,
 // store the value at another time than the upstream said.
 void apply_timestamps(exposition::family_list& families, config::timestamp_mode mode,
                       std::int64_t window_end_ms);
+
+// Family names and `family{label}` pairs: what dashboards and rules depend
+// on. A change between two snapshots is counted in
+// cerebras_proxy_upstream_schema_changes_total and logged.
+[[nodiscard]] std::set<std::string> schema_of(const exposition::family_list& families);
 
 }  // namespace cmp::upstream

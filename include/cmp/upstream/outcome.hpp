@@ -58,7 +58,10 @@ struct classification {
   std::string message;
 };
 
-[[nodiscard]] classification classify(const fetch_result& r, std::chrono::system_clock::time_point now);
+// `key_from_file`: the key comes from an api_key_file that a 401 re-reads
+// (the message then says a rotated key is retried at once).
+[[nodiscard]] classification classify(const fetch_result& r, std::chrono::system_clock::time_point now,
+                                      bool key_from_file = false);
 
 // The `code` label of a finished fetch: the HTTP status, or code_label() of
 // its fault.

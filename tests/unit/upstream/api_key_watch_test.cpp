@@ -142,5 +142,38 @@ TEST(StatKeyFile, SeesReplacementAndDeletion) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(RereadKey, NewSameOrFailedAndTheOldKeyStaysOnFailure) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("cmp-key-reread-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  config::upstream u;
+  u.name = "org";
+  u.api_key_file = (dir / "key").string();
+  { std::ofstream(dir / "key") << "sk-one\n"; }
+  config::secret key("sk-one");
+  std::string problem;
+  EXPECT_EQ(reread_key(u, "", key, problem), read::same_key);
+  { std::ofstream(dir / "key") << "sk-two\n"; }
+  EXPECT_EQ(reread_key(u, "", key, problem), read::new_key);
+  EXPECT_EQ(key, config::secret("sk-two"));
+  { std::ofstream(dir / "key") << ""; }
+  EXPECT_EQ(reread_key(u, "", key, problem), read::failed);
+  EXPECT_EQ(key, config::secret("sk-two"));
+  EXPECT_NE(problem.find((dir / "key").string()), std::string::npos) << problem;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Describe, EveryEventButNoneSaysSomethingAndNamesTheFileNotTheKey) {
+  const std::filesystem::path file = "/run/credentials/x/api-key";
+  EXPECT_EQ(describe(event::none, cause::before_poll, file, ""), "");
+  for (const auto e : {event::rotated, event::readable_again}) {
+    const auto line = describe(e, cause::before_poll, file, "");
+    EXPECT_NE(line.find(file.string()), std::string::npos) << line;
+  }
+  EXPECT_NE(describe(event::rotated, cause::unauthorized, file, "").find("HTTP 401"), std::string::npos);
+  EXPECT_NE(describe(event::unreadable, cause::before_poll, file, "x: empty").find("x: empty"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace cmp::upstream

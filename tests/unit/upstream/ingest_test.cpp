@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,17 @@ TEST(Ingest, RenameAppliesBeforeExtraLabels) {
   auto r = ingest("a{statistic=\"p50\"} 1\n", "", cfg);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(text_of(r->families), "# TYPE a untyped\na{percentile=\"p50\"} 1\n");
+}
+
+TEST(SchemaOf, NamesEachFamilyAndEachOfItsLabelNames) {
+  const auto r = ingest("# TYPE a gauge\na{x=\"1\"} 1\na{y=\"2\"} 2\nb 3\n", "", config::upstream{});
+  ASSERT_TRUE(r.has_value());
+  const std::set<std::string> want = {"a", "a{x}", "a{y}", "b"};
+  EXPECT_EQ(schema_of(r->families), want);
+  // A value that changes is no schema change; a new label name is.
+  const auto other = ingest("# TYPE a gauge\na{x=\"9\"} 1\na{z=\"2\"} 2\nb 3\n", "", config::upstream{});
+  ASSERT_TRUE(other.has_value());
+  EXPECT_NE(schema_of(other->families), want);
 }
 
 }  // namespace

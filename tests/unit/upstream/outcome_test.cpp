@@ -77,6 +77,14 @@ TEST(Classify, FaultMessagesAreTheFetchsReason) {
   EXPECT_EQ(classify(r, now).message, r.error);
 }
 
+TEST(Classify, A401SaysWhatHappensNextForEachKeySource) {
+  EXPECT_NE(classify(answered(401), now).message.find("retrying at the next scheduled poll"),
+            std::string::npos);
+  const auto from_file = classify(answered(401), now, true);
+  EXPECT_EQ(from_file.outcome.what, kind::final_for_slot);  // the poller decides on a retry
+  EXPECT_NE(from_file.message.find("api_key_file is read again"), std::string::npos);
+}
+
 TEST(Classify, XShouldRetryFalseForbidsRetries) {
   auto r = answered(503);
   r.should_retry = "false";
