@@ -105,6 +105,7 @@ void locate(std::string_view body, const exposition::family_list& families,
   for (std::size_t i = 0; i < families.size(); ++i) {
     const auto& f = families[i];
     if (f.samples.empty()) continue;
+    const std::size_t head_begin = at;
     std::size_t help_begin = at, help_end = at;
     if (f.help) {
       // The name may be the counter's stem in OpenMetrics: find its end.
@@ -116,7 +117,7 @@ void locate(std::string_view body, const exposition::family_list& families,
     at = next_line(body, at);  // # TYPE
     const std::size_t begin = at;
     for (std::size_t n = 0; n < f.samples.size(); ++n) at = next_line(body, at);
-    set(pieces[i], help_begin, help_end, begin, at);
+    set(pieces[i], head_begin, help_begin, help_end, begin, at);
   }
 }
 
@@ -202,8 +203,6 @@ std::shared_ptr<const upstream_render> render_upstream(std::shared_ptr<const sna
   for (const auto& f : merged) v->series += f.samples.size();
   exposition::write_text(merged, v->text.plain);
   exposition::write_openmetrics(merged, v->openmetrics.plain);
-  v->text.gzip = gzip_begin(v->text.plain);
-  v->openmetrics.gzip = gzip_begin(v->openmetrics.plain);
 
   r->families.resize(merged.size());
   for (std::size_t i = 0; i < merged.size(); ++i) {
@@ -219,19 +218,36 @@ std::shared_ptr<const upstream_render> render_upstream(std::shared_ptr<const sna
                       });
   }
   locate(v->text.plain, merged, r->families,
-         [](auto& p, std::size_t hb, std::size_t he, std::size_t b, std::size_t e) {
+         [](auto& p, std::size_t h, std::size_t hb, std::size_t he, std::size_t b, std::size_t e) {
+           p.text_head_begin = h;
            p.text_help_begin = hb;
            p.text_help_end = he;
            p.text_begin = b;
            p.text_end = e;
          });
   locate(v->openmetrics.plain, merged, r->families,
-         [](auto& p, std::size_t hb, std::size_t he, std::size_t b, std::size_t e) {
+         [](auto& p, std::size_t h, std::size_t hb, std::size_t he, std::size_t b, std::size_t e) {
+           p.om_head_begin = h;
            p.om_help_begin = hb;
            p.om_help_end = he;
            p.om_begin = b;
            p.om_end = e;
          });
+  // Each family's samples are compressed once, here; this view's gzip and
+  // every merged view's are assembled from these pieces.
+  gzip_builder text_gz, om_gz;
+  const std::string_view text(v->text.plain), om(v->openmetrics.plain);
+  for (auto& p : r->families) {
+    if (p.samples == 0) continue;
+    p.text_gzip = gzip_piece(text.substr(p.text_begin, p.text_end - p.text_begin));
+    p.om_gzip = gzip_piece(om.substr(p.om_begin, p.om_end - p.om_begin));
+    text_gz.stored(text.substr(p.text_head_begin, p.text_begin - p.text_head_begin));
+    text_gz.piece(p.text_gzip);
+    om_gz.stored(om.substr(p.om_head_begin, p.om_begin - p.om_head_begin));
+    om_gz.piece(p.om_gzip);
+  }
+  v->text.gzip = std::move(text_gz).finish();
+  v->openmetrics.gzip = std::move(om_gz).finish();
   r->constant_labels = constant_labels(merged);
   r->view = std::move(v);
   return r;
@@ -294,8 +310,19 @@ std::shared_ptr<exposition_view> merge_renders(
     }
   }
 
-  auto header = [](std::string& out, std::string_view name, std::string_view help, bool has_help,
-                   std::string_view type) {
+  gzip_builder text_gz, om_gz;
+  std::size_t text_gz_size = 0, om_gz_size = 0;
+  for (const auto& p : parts)
+    for (const auto& piece : p->families) {
+      text_gz_size += piece.text_gzip.bytes.size();
+      om_gz_size += piece.om_gzip.bytes.size();
+    }
+  text_gz.reserve(text_gz_size + 64 * families.size() + 64);
+  om_gz.reserve(om_gz_size + 64 * families.size() + 64);
+  // Appends a family's header lines to `out`, and as stored bytes to `gz`.
+  auto header = [](std::string& out, gzip_builder& gz, std::string_view name, std::string_view help,
+                   bool has_help, std::string_view type) {
+    const std::size_t start = out.size();
     if (has_help) {
       out += "# HELP ";
       out += name;
@@ -308,6 +335,7 @@ std::shared_ptr<exposition_view> merge_renders(
     out += ' ';
     out += type;
     out += '\n';
+    gz.stored(std::string_view(out).substr(start));
   };
   std::string& text = v->text.plain;
   std::string& om = v->openmetrics.plain;
@@ -321,9 +349,11 @@ std::shared_ptr<exposition_view> merge_renders(
         mf.help ? std::string_view(mf.help_part->view->text.plain)
                       .substr(mf.help->text_help_begin, mf.help->text_help_end - mf.help->text_help_begin)
                 : std::string_view{};
-    header(text, name, help_text, mf.help != nullptr, type_word(mf.first->type, false));
-    for (const auto& [part, piece] : mf.pieces)
+    header(text, text_gz, name, help_text, mf.help != nullptr, type_word(mf.first->type, false));
+    for (const auto& [part, piece] : mf.pieces) {
       text.append(part->view->text.plain, piece->text_begin, piece->text_end - piece->text_begin);
+      text_gz.piece(piece->text_gzip);
+    }
   }
   std::unordered_set<std::string_view> names;  // for a counter's stem; as write_openmetrics
   bool names_built = false;
@@ -351,12 +381,14 @@ std::shared_ptr<exposition_view> merge_renders(
         mf.help ? std::string_view(mf.help_part->view->openmetrics.plain)
                       .substr(mf.help->om_help_begin, mf.help->om_help_end - mf.help->om_help_begin)
                 : std::string_view{};
-    header(om, name, help_text, mf.help != nullptr, type);
-    for (const auto& [part, piece] : mf.pieces)
+    header(om, om_gz, name, help_text, mf.help != nullptr, type);
+    for (const auto& [part, piece] : mf.pieces) {
       om.append(part->view->openmetrics.plain, piece->om_begin, piece->om_end - piece->om_begin);
+      om_gz.piece(piece->om_gzip);
+    }
   }
-  v->text.gzip = gzip_begin(text);
-  v->openmetrics.gzip = gzip_begin(om);
+  v->text.gzip = std::move(text_gz).finish();
+  v->openmetrics.gzip = std::move(om_gz).finish();
   return v;
 }
 

@@ -84,12 +84,16 @@ struct upstream_render {
     std::string name;
     exposition::metric_type type = exposition::metric_type::untyped;
     bool has_help = false;
-    // Offsets into view->text.plain / view->openmetrics.plain: the escaped
-    // HELP text (without `# HELP name ` and the newline) and the sample lines.
-    std::size_t text_help_begin = 0, text_help_end = 0;
+    // Offsets into view->text.plain / view->openmetrics.plain: where the
+    // family's lines start, the escaped HELP text (without `# HELP name `
+    // and the newline) and the sample lines.
+    std::size_t text_head_begin = 0, text_help_begin = 0, text_help_end = 0;
     std::size_t text_begin = 0, text_end = 0;
-    std::size_t om_help_begin = 0, om_help_end = 0;
+    std::size_t om_head_begin = 0, om_help_begin = 0, om_help_end = 0;
     std::size_t om_begin = 0, om_end = 0;
+    // The sample lines compressed on their own (gzip_piece), so that a
+    // merged view's gzip bodies are built without compressing again.
+    gzip_head text_gzip, om_gzip;
     std::size_t samples = 0;
     // Every sample is named like the family, which ends in `_total`, with a
     // value >= 0: the family can be an OpenMetrics counter (writer.hpp).
@@ -111,7 +115,8 @@ struct upstream_render {
     std::shared_ptr<const snapshot> s);
 
 // The merged view of `parts` (in order): the same bytes as render_view() of
-// their sources. Costs a copy of the bodies and a gzip of the result, unless
+// their sources (the gzip bodies decode to them, but are built from the
+// parts' compressed pieces). Costs a copy of the bodies, unless
 // two upstreams may share a series (no constant label tells them apart):
 // then it falls back to render_view(). Leaves `upstreams` empty. Pure; any thread.
 [[nodiscard]] std::shared_ptr<exposition_view> merge_renders(
