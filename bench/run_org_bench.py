@@ -204,7 +204,11 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     try:
         for n in [int(x) for x in args.orgs.split(",")]:
-            r = run(args, daemon_bin, mock_bin, n, work)
+            try:
+                r = run(args, daemon_bin, mock_bin, n, work)
+            except OSError as e:  # e.g. /metrics not answered within 10 s
+                print("| %d | no result: %s |" % (n, e), flush=True)
+                continue
             print("| %d | %.2f | %.2f-%.2f | %s | %.0f (%.0f, %d scrapes) | %.1f | %.1f | %.2f |" % (
                 r["n"], r["cpu_ms"], r["polls_min"], r["polls_max"],
                 "n/a" if r["lag_ms"] is None else "%.1f" % r["lag_ms"],
