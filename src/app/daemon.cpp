@@ -5,8 +5,10 @@
 #include <systemd/sd-daemon.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <map>
 #include <random>
@@ -61,7 +63,9 @@ class daemon {
         http_log_(make_logger("http", sink_)),
         signals_(ioc_, SIGTERM, SIGINT, SIGHUP),
         tick_(ioc_),
-        rng_(std::random_device{}()) {
+        rng_(std::random_device{}()),
+        render_timer_(ioc_),
+        lag_timer_(ioc_) {
     sink_->set_formatter(make_formatter(config_.log.format));
     apply_log_level();
   }
@@ -88,12 +92,17 @@ class daemon {
     log_->info("cerebras-metrics-proxy {} ({}) listening on {}:{} ({})", CMP_VERSION, telemetry::build_revision(),
                ep.address().to_string(), ep.port(), security->tls ? "https" : "http");
 
+    // The first view (every upstream known, none served yet) is rendered
+    // here, so that /metrics?upstream=NAME knows the names from the first
+    // scrape on; from now on renders run on the render thread.
     configure_store();
+    store_.set_scheduler([this] { schedule_render(); });
     pollers_ = std::move(*pollers);
     for (auto& p : pollers_) upstream::poller::start(p);
     server_->start();
     wait_signals();
     schedule_tick();
+    schedule_lag_probe();
     sd_notify(0, "READY=1");
     metrics_.set_reload_result(true, wall_clock::now());
 
@@ -104,9 +113,14 @@ class daemon {
     for (auto& p : pollers_) p->abort();
     for (auto& p : retired_) p->abort();
     tick_.cancel();
+    render_timer_.cancel();
+    lag_timer_.cancel();
     signals_.cancel();
     ioc_.restart();
     ioc_.run_for(300ms);  // normally returns at once; bounded for the 5 s promise
+    // A render in flight only reads its job's immutable snapshots; its
+    // result, posted to ioc_, is dropped unrun.
+    render_pool_.join();
     log_->info("stopped");
     return exit_ok;
   }
@@ -121,6 +135,7 @@ class daemon {
   server::handler_context handler_context() {
     server::handler_context ctx;
     ctx.view = [this] { return store_.view(); };
+    ctx.view_catching_up = [this] { return store_.catching_up(); };
     ctx.upstreams = [this](wall_clock::time_point now) {
       std::vector<server::upstream_status> out;
       for (const auto& p : pollers_) out.push_back(p->status(now));
@@ -324,6 +339,52 @@ class daemon {
     });
   }
 
+  // The polls of a burst land together (every upstream at boundary +
+  // poll_offset) and each one used to re-render everything on this thread:
+  // N polls x O(N) work per cycle, blocking every scrape and fetch while it
+  // ran. Now a publish only marks the view dirty; the first one arms this
+  // timer, the burst's later ones join it, and one job renders on the render
+  // thread, reusing every unchanged upstream's render. Publishes during a
+  // render make exactly one more.
+  static constexpr auto render_coalesce = 100ms;
+
+  void schedule_render() {
+    if (render_timer_armed_ || stopping_) return;
+    render_timer_armed_ = true;
+    render_timer_.expires_after(render_coalesce);
+    render_timer_.async_wait([this](boost::system::error_code ec) {
+      render_timer_armed_ = false;
+      if (!ec) start_render();
+    });
+  }
+
+  void start_render() {
+    auto job = store_.begin_render(wall_clock::now());
+    if (!job) return;
+    asio::post(render_pool_, [this, job = std::move(*job)] {
+      auto result = std::make_shared<snapshot::snapshot_store::render_result>(
+          snapshot::snapshot_store::render(job));
+      asio::post(ioc_, [this, result] {
+        if (store_.finish_render(std::move(*result))) schedule_render();
+      });
+    });
+  }
+
+  // How late the I/O thread runs a timer due every 100 ms: the time any
+  // scrape, fetch or timer may have waited for the event loop.
+  static constexpr auto lag_probe_interval = 100ms;
+
+  void schedule_lag_probe() {
+    lag_due_ = std::chrono::steady_clock::now() + lag_probe_interval;
+    lag_timer_.expires_at(lag_due_);
+    lag_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      const auto now = std::chrono::steady_clock::now();
+      metrics_.observe_event_loop_lag(std::chrono::duration<double>(now - lag_due_).count(), now);
+      if (!stopping_) schedule_lag_probe();
+    });
+  }
+
   static bool watchdog_enabled() {
     static const bool enabled = [] {
       std::uint64_t usec = 0;
@@ -353,6 +414,14 @@ class daemon {
   std::chrono::steady_clock::time_point shutdown_started_{};
   std::size_t connection_peak_ = 0;  // since the last malloc_trim
   std::weak_ptr<const snapshot::exposition_view> trimmed_view_;  // the view at the last check
+  asio::steady_timer render_timer_;
+  bool render_timer_armed_ = false;
+  asio::steady_timer lag_timer_;
+  std::chrono::steady_clock::time_point lag_due_{};
+  // Merge, render and gzip run here, off the I/O thread. Declared last: it
+  // is joined (at the latest by its destructor) before anything it posts to
+  // or reads dies.
+  asio::thread_pool render_pool_{1};
 };
 
 }  // namespace

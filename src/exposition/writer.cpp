@@ -91,7 +91,9 @@ char* put_sample(char* w, const sample& s, format f) {
   return w;
 }
 
-std::string_view type_word(metric_type t, format f) {
+}  // namespace
+
+std::string_view type_word(metric_type t, format f) noexcept {
   switch (t) {
     case metric_type::counter:
       return "counter";
@@ -106,6 +108,24 @@ std::string_view type_word(metric_type t, format f) {
   }
   return f == format::text ? "untyped" : "unknown";
 }
+
+void write_header(std::string& out, std::string_view name, metric_type type,
+                  const std::string_view* escaped_help, format f) {
+  if (escaped_help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += *escaped_help;
+    out += '\n';
+  }
+  out += "# TYPE ";
+  out += name;
+  out += ' ';
+  out += type_word(type, f);
+  out += '\n';
+}
+
+namespace {
 
 void write_family(const family& fam, std::string_view name, metric_type type, format f,
                   std::string& out) {

@@ -129,7 +129,46 @@ std::chrono::milliseconds first_snapshot_wait(std::string_view header) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace
+
+std::optional<std::string> query_parameter(std::string_view target, std::string_view key) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::string_view query = target.substr(q + 1);
+  query = query.substr(0, query.find('#'));
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) != key) continue;
+    const std::string_view raw = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    std::string value;
+    value.reserve(raw.size());
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        value += ' ';
+      } else if (raw[i] == '%') {
+        if (i + 2 >= raw.size()) return std::string{};
+        const int hi = hex_digit(raw[i + 1]), lo = hex_digit(raw[i + 2]);
+        if (hi < 0 || lo < 0) return std::string{};
+        value += static_cast<char>(hi * 16 + lo);
+        i += 2;
+      } else {
+        value += raw[i];
+      }
+    }
+    return value;
+  }
+  return std::nullopt;
+}
 
 response handle(const request_view& req, const handler_context& ctx, wall_clock::time_point now) {
   const auto path = path_of(req.target);
@@ -164,6 +203,12 @@ response handle(const request_view& req, const handler_context& ctx, wall_clock:
   if (path == "/") return status_page(ctx, now);
 
   response r;  // /metrics
+  if (auto name = query_parameter(req.target, "upstream")) {
+    // Only configured names: a scrape job must fail loudly on a typo rather
+    // than record an empty target as healthy.
+    if (!ctx.view || !ctx.view()->upstream(*name)) return text(404, "unknown upstream\n");
+    r.upstream = std::move(*name);
+  }
   r.metrics = true;
   r.format = choose_format(req.accept);
   r.content_type = r.format == exposition_format::openmetrics ? openmetrics_content_type

@@ -30,18 +30,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "cmp/asio.hpp"
 #include "cmp/config/config.hpp"
 #include "cmp/server/scrape_body.hpp"
 
 namespace cmp::server {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
@@ -369,7 +364,27 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
     // /metrics: the view's bytes and the stable self-metrics (shared, never
     // copied), then the live self-metrics rendered for this scrape.
     if (resp.metrics) {
-      auto view = ctx.view();
+      // Per upstream: its view was rendered with the merged one; nothing is
+      // rendered here either way.
+      auto pick = [&]() -> std::shared_ptr<const snapshot::exposition_view> {
+        auto all = ctx.view();
+        return resp.upstream.empty() ? all : all->upstream(resp.upstream);
+      };
+      if (ctx.view_catching_up && ctx.view_catching_up()) {
+        // An upstream's first series are being rendered (off this thread):
+        // answer with them rather than with an `up` upstream and no series.
+        // Bounded: a scrape is never held for long by a slow render.
+        const auto deadline = std::chrono::steady_clock::now() + 1s;
+        asio::steady_timer timer(ioc);
+        while (ctx.view_catching_up() && !stopping && std::chrono::steady_clock::now() < deadline) {
+          timer.expires_after(5ms);
+          co_await timer.async_wait(nothrow);
+        }
+      }
+      auto view = pick();
+      // Dropped by a reload since handle() looked (only across the wait
+      // below, or never): serve it as having no snapshot.
+      if (!view) view = snapshot::render_view({});
       if (!view->last_modified && resp.wait_for_first.count() > 0) {
         // No snapshot yet (first start): give the first poll a chance.
         const auto deadline = std::chrono::steady_clock::now() + resp.wait_for_first;
@@ -378,11 +393,12 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
           timer.expires_after(std::min<std::chrono::steady_clock::duration>(
               50ms, deadline - std::chrono::steady_clock::now()));
           co_await timer.async_wait(nothrow);
-          view = ctx.view();
+          if (auto next = pick()) view = std::move(next);
         }
       }
       metrics.count_scrape(200);
-      assembler.assemble(std::move(view), resp.format, resp.gzip, wall_clock::now(), scrape);
+      assembler.assemble(std::move(view), resp.format, resp.gzip, wall_clock::now(), scrape,
+                         resp.upstream.empty());
     }
     const std::optional<wall_clock::time_point> last_modified =
         resp.metrics ? scrape.view->last_modified : std::nullopt;

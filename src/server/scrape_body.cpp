@@ -19,8 +19,23 @@ scrape_assembler::cached& scrape_assembler::stable(bool om) {
 
 void scrape_assembler::assemble(std::shared_ptr<const snapshot::exposition_view> view,
                                 exposition_format format, bool gzip,
-                                telemetry::wall_clock::time_point now, scrape_body& out) {
+                                telemetry::wall_clock::time_point now, scrape_body& out,
+                                bool self_metrics) {
   const bool om = format == exposition_format::openmetrics;
+  if (!self_metrics) {
+    out.view = std::move(view);
+    out.stable.reset();
+    out.live.clear();
+    if (om) out.live += "# EOF\n";
+    const auto& upstream = om ? out.view->openmetrics : out.view->text;
+    if (gzip) {
+      snapshot::gzip_finish(upstream.gzip, out.live, out.gzip_tail);
+      out.parts = {upstream.gzip.bytes, std::string_view{}, out.gzip_tail};
+    } else {
+      out.parts = {upstream.plain, std::string_view{}, out.live};
+    }
+    return;
+  }
   auto& cache = stable(om);
   out.view = std::move(view);
   out.stable = cache.part;

@@ -105,6 +105,38 @@ void gzip_finish(gzip_sum before, std::string_view tail, std::string& out) {
   append_le32(out, static_cast<std::uint32_t>((before.size + tail.size()) & 0xffffffffu));
 }
 
+gzip_builder::gzip_builder() {
+  head_.bytes.assign(gzip_header.begin(), gzip_header.end());
+  head_.crc = static_cast<std::uint32_t>(crc32(0, nullptr, 0));
+}
+
+void gzip_builder::stored(std::string_view raw) {
+  // As in gzip_finish: what precedes ends byte-aligned, so a stored block
+  // is one header byte (BFINAL=0, BTYPE=00), LEN, NLEN, then the bytes.
+  constexpr std::size_t max_block = 65535;
+  for (std::size_t done = 0; done < raw.size();) {
+    const std::size_t n = std::min(max_block, raw.size() - done);
+    head_.bytes.push_back('\x00');
+    for (unsigned v : {static_cast<unsigned>(n), static_cast<unsigned>(~n & 0xffffu)}) {
+      head_.bytes.push_back(static_cast<char>(v & 0xff));
+      head_.bytes.push_back(static_cast<char>((v >> 8) & 0xff));
+    }
+    head_.bytes.append(raw.substr(done, n));
+    done += n;
+  }
+  head_.crc = static_cast<std::uint32_t>(crc32_z(head_.crc, in_ptr(raw), raw.size()));
+  head_.size += raw.size();
+}
+
+void gzip_builder::piece(const gzip_head& p) {
+  if (p.size == 0) return;
+  head_.bytes += p.bytes;
+  head_.crc = static_cast<std::uint32_t>(crc32_combine(head_.crc, p.crc, static_cast<z_off_t>(p.size)));
+  head_.size += p.size;
+}
+
+gzip_head gzip_builder::finish() && { return std::move(head_); }
+
 std::string gzip_compress(std::string_view body, int level) {
   z_stream z{};
   if (deflateInit2(&z, level, Z_DEFLATED, gzip_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)

@@ -1,6 +1,9 @@
 #include "cmp/snapshot/snapshot.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "cmp/exposition/parser.hpp"
 #include "cmp/exposition/transform.hpp"
@@ -20,7 +23,9 @@ std::string series_text(const exposition::family_list& families, std::size_t* se
   return text;
 }
 
-std::shared_ptr<const exposition_view> render_view(
+namespace {
+
+std::shared_ptr<exposition_view> render_full(
     const std::vector<std::shared_ptr<const snapshot>>& snapshots) {
   auto v = std::make_shared<exposition_view>();
   std::vector<exposition::family_list> models;
@@ -54,30 +59,346 @@ std::shared_ptr<const exposition_view> render_view(
   return v;
 }
 
-snapshot_store::snapshot_store() { view_.store(render_view({})); }
+const std::shared_ptr<const exposition_view>& empty_view() {
+  static const std::shared_ptr<const exposition_view> empty = render_full({});
+  return empty;
+}
+
+constexpr std::string_view total_suffix = "_total";
+
+bool has_total_suffix(std::string_view name) {
+  return name.size() > total_suffix.size() && name.ends_with(total_suffix);
+}
+
+
+// The offset just past the newline that ends the line starting at `from`.
+std::size_t next_line(std::string_view body, std::size_t from) {
+  const auto* nl = static_cast<const char*>(std::memchr(body.data() + from, '\n', body.size() - from));
+  return nl ? static_cast<std::size_t>(nl - body.data()) + 1 : body.size();
+}
+
+// Walks a body written by write_text/write_openmetrics for `families` and
+// records where each family's HELP text and sample lines are. The writers'
+// layout is fixed (writer.hpp): per non-empty family an optional `# HELP
+// <name> <text>` line, a `# TYPE` line, then one line per sample (values and
+// label values never contain a raw newline).
+template <class Set>
+void locate(std::string_view body, const exposition::family_list& families,
+            std::vector<upstream_render::family_piece>& pieces, Set set) {
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < families.size(); ++i) {
+    const auto& f = families[i];
+    if (f.samples.empty()) continue;
+    const std::size_t head_begin = at;
+    std::size_t help_begin = at, help_end = at;
+    if (f.help) {
+      // The name may be the counter's stem in OpenMetrics: find its end.
+      const auto* sp = static_cast<const char*>(std::memchr(body.data() + at + 7, ' ', body.size() - at - 7));
+      help_begin = static_cast<std::size_t>(sp - body.data()) + 1;
+      at = next_line(body, help_begin);
+      help_end = at - 1;
+    }
+    at = next_line(body, at);  // # TYPE
+    const std::size_t begin = at;
+    for (std::size_t n = 0; n < f.samples.size(); ++n) at = next_line(body, at);
+    set(pieces[i], head_begin, help_begin, help_end, begin, at);
+  }
+}
+
+// Labels with one value on every sample, sorted by name.
+std::vector<exposition::label> constant_labels(const exposition::family_list& families) {
+  std::vector<exposition::label> common;
+  bool first = true;
+  for (const auto& f : families) {
+    for (const auto& s : f.samples) {
+      if (first) {
+        common = s.labels().to_labels();
+        first = false;
+      } else {
+        const auto labels = s.labels();
+        std::erase_if(common, [&](const exposition::label& l) {
+          const auto v = labels.find(l.name);
+          return !v || *v != l.value;
+        });
+      }
+      if (common.empty()) return common;
+    }
+  }
+  std::sort(common.begin(), common.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  return common;
+}
+
+// True when a label proves that no series of `a` can be one of `b`.
+bool disjoint(const upstream_render& a, const upstream_render& b) {
+  auto i = a.constant_labels.begin(), j = b.constant_labels.begin();
+  while (i != a.constant_labels.end() && j != b.constant_labels.end()) {
+    if (i->name < j->name) {
+      ++i;
+    } else if (j->name < i->name) {
+      ++j;
+    } else {
+      if (i->value != j->value) return true;
+      ++i;
+      ++j;
+    }
+  }
+  return false;
+}
+
+bool share_a_family(const upstream_render& a, const upstream_render& b) {
+  std::unordered_set<std::string_view> names;
+  for (const auto& f : a.families) names.insert(f.name);
+  return std::any_of(b.families.begin(), b.families.end(),
+                     [&](const auto& f) { return names.count(f.name) != 0; });
+}
+
+}  // namespace
+
+std::shared_ptr<const exposition_view> render_view(
+    const std::vector<std::shared_ptr<const snapshot>>& snapshots) {
+  return render_full(snapshots);
+}
+
+std::shared_ptr<const exposition_view> exposition_view::upstream(std::string_view name) const {
+  for (const auto& [n, v] : upstreams)
+    if (n == name) return v;
+  return nullptr;
+}
+
+std::shared_ptr<const upstream_render> render_upstream(std::shared_ptr<const snapshot> s) {
+  auto r = std::make_shared<upstream_render>();
+  r->source = s;
+  auto parsed = exposition::parse_text(s->text);
+  if (!parsed) {
+    r->dropped_series = s->series;
+    r->view = render_full({s});
+    return r;
+  }
+  r->readable = true;
+  const exposition::family_list* part = &*parsed;
+  exposition::merge_stats stats;
+  const auto merged = exposition::merge({&part, 1}, &stats);
+  parsed->clear();
+  auto v = std::make_shared<exposition_view>();
+  v->served.push_back(s->upstream);
+  v->last_modified = s->fetched_at;
+  r->dropped_series = v->dropped_series = stats.samples_dropped + stats.duplicate_series;
+  for (const auto& f : merged) v->series += f.samples.size();
+  exposition::write_text(merged, v->text.plain);
+  exposition::write_openmetrics(merged, v->openmetrics.plain);
+
+  r->families.resize(merged.size());
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    const auto& f = merged[i];
+    auto& p = r->families[i];
+    p.name = f.name;
+    p.type = f.type;
+    p.has_help = f.help.has_value();
+    p.samples = f.samples.size();
+    p.om_counter_ok = has_total_suffix(f.name) &&
+                      std::all_of(f.samples.begin(), f.samples.end(), [&](const auto& x) {
+                        return x.name() == f.name && x.value >= 0;
+                      });
+  }
+  locate(v->text.plain, merged, r->families,
+         [](auto& p, std::size_t h, std::size_t hb, std::size_t he, std::size_t b, std::size_t e) {
+           p.text_head_begin = h;
+           p.text_help_begin = hb;
+           p.text_help_end = he;
+           p.text_begin = b;
+           p.text_end = e;
+         });
+  locate(v->openmetrics.plain, merged, r->families,
+         [](auto& p, std::size_t h, std::size_t hb, std::size_t he, std::size_t b, std::size_t e) {
+           p.om_head_begin = h;
+           p.om_help_begin = hb;
+           p.om_help_end = he;
+           p.om_begin = b;
+           p.om_end = e;
+         });
+  // Each family's samples are compressed once, here; this view's gzip and
+  // every merged view's are assembled from these pieces.
+  gzip_builder text_gz, om_gz;
+  const std::string_view text(v->text.plain), om(v->openmetrics.plain);
+  for (auto& p : r->families) {
+    if (p.samples == 0) continue;
+    p.text_gzip = gzip_piece(text.substr(p.text_begin, p.text_end - p.text_begin));
+    p.om_gzip = gzip_piece(om.substr(p.om_begin, p.om_end - p.om_begin));
+    text_gz.stored(text.substr(p.text_head_begin, p.text_begin - p.text_head_begin));
+    text_gz.piece(p.text_gzip);
+    om_gz.stored(om.substr(p.om_head_begin, p.om_begin - p.om_head_begin));
+    om_gz.piece(p.om_gzip);
+  }
+  v->text.gzip = std::move(text_gz).finish();
+  v->openmetrics.gzip = std::move(om_gz).finish();
+  r->constant_labels = constant_labels(merged);
+  r->view = std::move(v);
+  return r;
+}
+
+std::shared_ptr<exposition_view> merge_renders(
+    const std::vector<std::shared_ptr<const upstream_render>>& parts) {
+  std::vector<const upstream_render*> ok;
+  for (const auto& p : parts)
+    if (p->readable) ok.push_back(p.get());
+  // Two upstreams that may share a series need the full merge's duplicate
+  // check; a label on every sample (the `upstream` or organization label a
+  // multi-organization config adds) rules that out cheaply.
+  for (std::size_t i = 0; i < ok.size(); ++i) {
+    for (std::size_t j = i + 1; j < ok.size(); ++j) {
+      if (!disjoint(*ok[i], *ok[j]) && share_a_family(*ok[i], *ok[j])) {
+        std::vector<std::shared_ptr<const snapshot>> sources;
+        for (const auto& p : parts) sources.push_back(p->source);
+        return render_full(sources);
+      }
+    }
+  }
+
+  auto v = std::make_shared<exposition_view>();
+  struct merged_family {
+    const upstream_render::family_piece* first = nullptr;
+    const upstream_render* help_part = nullptr;
+    const upstream_render::family_piece* help = nullptr;
+    std::vector<std::pair<const upstream_render*, const upstream_render::family_piece*>> pieces;
+    bool om_counter_ok = true;
+    std::size_t samples = 0;
+  };
+  std::vector<merged_family> families;
+  std::unordered_map<std::string_view, std::size_t> index;
+  std::size_t text_size = 0, om_size = 0;
+  for (const auto& p : parts) {
+    v->dropped_series += p->dropped_series;
+    if (!p->readable) continue;
+    v->served.push_back(p->source->upstream);
+    if (!v->last_modified || p->source->fetched_at > *v->last_modified)
+      v->last_modified = p->source->fetched_at;
+    text_size += p->view->text.plain.size();
+    om_size += p->view->openmetrics.plain.size();
+    for (const auto& piece : p->families) {
+      auto [it, added] = index.try_emplace(piece.name, families.size());
+      if (added) families.emplace_back().first = &piece;
+      auto& mf = families[it->second];
+      // As exposition::merge: a family of another type is dropped whole.
+      if (mf.first->type != piece.type) {
+        v->dropped_series += piece.samples;
+        continue;
+      }
+      if (!mf.help && piece.has_help) {
+        mf.help_part = p.get();
+        mf.help = &piece;
+      }
+      mf.pieces.emplace_back(p.get(), &piece);
+      mf.om_counter_ok = mf.om_counter_ok && piece.om_counter_ok;
+      mf.samples += piece.samples;
+    }
+  }
+
+  gzip_builder text_gz, om_gz;
+  std::size_t text_gz_size = 0, om_gz_size = 0;
+  for (const auto& p : parts)
+    for (const auto& piece : p->families) {
+      text_gz_size += piece.text_gzip.bytes.size();
+      om_gz_size += piece.om_gzip.bytes.size();
+    }
+  text_gz.reserve(text_gz_size + 64 * families.size() + 64);
+  om_gz.reserve(om_gz_size + 64 * families.size() + 64);
+  // Appends a family's header lines to `out`, and as stored bytes to `gz`.
+  auto header = [](std::string& out, gzip_builder& gz, std::string_view name, std::string_view help,
+                   bool has_help, exposition::metric_type type, exposition::format f) {
+    const std::size_t start = out.size();
+    exposition::write_header(out, name, type, has_help ? &help : nullptr, f);
+    gz.stored(std::string_view(out).substr(start));
+  };
+  std::string& text = v->text.plain;
+  std::string& om = v->openmetrics.plain;
+  text.reserve(text_size);
+  om.reserve(om_size);
+  for (const auto& mf : families) {
+    if (mf.samples == 0) continue;
+    v->series += mf.samples;
+    const std::string_view name = mf.first->name;
+    const std::string_view help_text =
+        mf.help ? std::string_view(mf.help_part->view->text.plain)
+                      .substr(mf.help->text_help_begin, mf.help->text_help_end - mf.help->text_help_begin)
+                : std::string_view{};
+    header(text, text_gz, name, help_text, mf.help != nullptr, mf.first->type, exposition::format::text);
+    for (const auto& [part, piece] : mf.pieces) {
+      text.append(part->view->text.plain, piece->text_begin, piece->text_end - piece->text_begin);
+      text_gz.piece(piece->text_gzip);
+    }
+  }
+  std::unordered_set<std::string_view> names;  // for a counter's stem; as write_openmetrics
+  bool names_built = false;
+  for (const auto& mf : families) {
+    if (mf.samples == 0) continue;
+    std::string_view name = mf.first->name;
+    exposition::metric_type type = mf.first->type;
+    if (mf.first->type == exposition::metric_type::counter) {
+      bool as_counter = mf.om_counter_ok;
+      const std::string_view stem = name.substr(0, name.size() - total_suffix.size());
+      if (as_counter) {
+        if (!names_built) {
+          for (const auto& other : families) names.insert(other.first->name);
+          names_built = true;
+        }
+        as_counter = names.count(stem) == 0;
+      }
+      if (as_counter) {
+        name = stem;
+      } else {
+        type = exposition::metric_type::untyped;  // written `unknown`
+      }
+    }
+    const std::string_view help_text =
+        mf.help ? std::string_view(mf.help_part->view->openmetrics.plain)
+                      .substr(mf.help->om_help_begin, mf.help->om_help_end - mf.help->om_help_begin)
+                : std::string_view{};
+    header(om, om_gz, name, help_text, mf.help != nullptr, type, exposition::format::openmetrics);
+    for (const auto& [part, piece] : mf.pieces) {
+      om.append(part->view->openmetrics.plain, piece->om_begin, piece->om_end - piece->om_begin);
+      om_gz.piece(piece->om_gzip);
+    }
+  }
+  v->text.gzip = std::move(text_gz).finish();
+  v->openmetrics.gzip = std::move(om_gz).finish();
+  return v;
+}
+
+snapshot_store::snapshot_store() { view_.store(empty_view()); }
 
 void snapshot_store::configure(
     const std::vector<std::pair<std::string, std::chrono::milliseconds>>& upstreams,
     wall_clock::time_point now) {
   std::vector<entry> next;
   for (const auto& [name, staleness] : upstreams) {
-    entry e{name, staleness, nullptr};
-    for (auto& old : entries_)
-      if (old.name == name) e.current = old.current;
+    entry e{name, staleness, nullptr, nullptr};
+    for (auto& old : entries_) {
+      if (old.name == name) {
+        e.current = old.current;
+        e.rendered = old.rendered;
+      }
+    }
     next.push_back(std::move(e));
   }
   entries_ = std::move(next);
-  rerender(now);
+  // Upstreams added or removed by a reload: as for a first snapshot, the
+  // view is behind what the self-metrics already show.
+  behind_seq_ = ++publish_seq_;
+  mark_dirty(now);
 }
 
 void snapshot_store::publish(std::shared_ptr<const snapshot> s, wall_clock::time_point now) {
   for (auto& e : entries_) {
     if (e.name == s->upstream) {
+      ++publish_seq_;
+      const auto& served = view()->served;
+      if (std::find(served.begin(), served.end(), e.name) == served.end()) behind_seq_ = publish_seq_;
       e.current = std::move(s);  // s is null from here on: stop looking
-      break;
+      mark_dirty(now);
+      return;
     }
   }
-  rerender(now);
 }
 
 std::optional<wall_clock::time_point> snapshot_store::refresh(wall_clock::time_point now) {
@@ -91,20 +412,74 @@ std::optional<wall_clock::time_point> snapshot_store::refresh(wall_clock::time_p
       if (!next || expires < *next) next = expires;
     }
   }
-  if (fresh != rendered_names_) rerender(now);
+  if (fresh != rendered_names_) mark_dirty(now);
   return next;
 }
 
-void snapshot_store::rerender(wall_clock::time_point now) {
-  std::vector<std::shared_ptr<const snapshot>> fresh;
+void snapshot_store::mark_dirty(wall_clock::time_point now) {
+  const bool was_dirty = dirty_;
+  dirty_ = true;
+  if (!schedule_) {
+    if (auto job = begin_render(now)) (void)finish_render(render(*job));
+  } else if (!was_dirty && !in_flight_) {
+    schedule_();
+  }
+}
+
+std::optional<snapshot_store::render_job> snapshot_store::begin_render(wall_clock::time_point now) {
+  if (in_flight_ || !dirty_) return std::nullopt;
+  render_job job;
   rendered_names_.clear();
   for (const auto& e : entries_) {
+    auto& in = job.inputs.emplace_back();
+    in.name = e.name;
     if (e.current && now < e.current->fetched_at + e.max_staleness) {
-      fresh.push_back(e.current);
+      in.fresh = e.current;
+      if (e.rendered && e.rendered->source == e.current) in.rendered = e.rendered;
       rendered_names_.push_back(e.name);
     }
   }
-  view_.store(render_view(fresh), std::memory_order_release);
+  dirty_ = false;
+  in_flight_ = true;
+  job_seq_ = publish_seq_;
+  return job;
+}
+
+snapshot_store::render_result snapshot_store::render(const render_job& job) {
+  render_result result;
+  std::vector<std::shared_ptr<const upstream_render>> parts;
+  for (const auto& in : job.inputs) {
+    std::shared_ptr<const upstream_render> r;
+    if (in.fresh) {
+      r = in.rendered;
+      if (!r) {
+        r = render_upstream(in.fresh);
+        result.rendered.push_back(in.name);
+      }
+      parts.push_back(r);
+    }
+    result.renders.emplace_back(in.name, std::move(r));
+  }
+  auto v = merge_renders(parts);
+  for (const auto& [name, r] : result.renders) v->upstreams.emplace_back(name, r ? r->view : empty_view());
+  result.view = std::move(v);
+  return result;
+}
+
+bool snapshot_store::finish_render(render_result result) {
+  for (auto& e : entries_) {
+    e.rendered.reset();
+    for (auto& [name, r] : result.renders) {
+      if (name == e.name && r && r->source == e.current) {
+        e.rendered = std::move(r);
+        break;
+      }
+    }
+  }
+  view_.store(std::move(result.view), std::memory_order_release);
+  installed_seq_ = job_seq_;
+  in_flight_ = false;
+  return dirty_;
 }
 
 std::shared_ptr<const snapshot> snapshot_store::latest(const std::string& upstream) const {

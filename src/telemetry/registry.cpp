@@ -188,6 +188,16 @@ void registry::render_stable(std::string& out, bool om) const {
   w.sample("cerebras_proxy_build_info", {{"version", CMP_VERSION}, {"revision", build_revision()}}, 1.0);
 }
 
+void registry::observe_event_loop_lag(double seconds, std::chrono::steady_clock::time_point now) {
+  constexpr auto bucket = std::chrono::seconds(30);
+  if (now - lag_bucket_start_ >= bucket) {
+    lag_max_previous_ = now - lag_bucket_start_ >= 2 * bucket ? 0 : lag_max_current_;
+    lag_max_current_ = 0;
+    lag_bucket_start_ = now;
+  }
+  lag_max_current_ = std::max(lag_max_current_, std::max(0.0, seconds));
+}
+
 void registry::render_live(std::string& out, bool om, wall_clock::time_point now) {
   auto w = family_writer(out, om);
   char code_buf[8];
@@ -212,6 +222,10 @@ void registry::render_live(std::string& out, bool om, wall_clock::time_point now
     w.sample("cerebras_proxy_scrapes_total",
              {{"code", std::string_view(code_buf, static_cast<std::size_t>(r.ptr - code_buf))}}, n);
   }
+
+  w.header("cerebras_proxy_event_loop_lag_seconds", metric_type::gauge,
+           "Longest lateness of the I/O thread's 100 ms timer over the last 30 to 60 s.");
+  w.sample("cerebras_proxy_event_loop_lag_seconds", {}, std::max(lag_max_current_, lag_max_previous_));
 
   w.header("cerebras_proxy_http_connections_open", metric_type::gauge, "Open connections to the local listener.");
   w.sample("cerebras_proxy_http_connections_open", {}, open_connections_);

@@ -2,7 +2,8 @@
 // Wires the daemon together: config -> pollers -> snapshot store -> HTTP
 // server, plus signals (SIGTERM/SIGINT graceful stop, SIGHUP reload),
 // staleness expiry and systemd notification. Everything runs on one
-// io_context thread.
+// io_context thread, except the view's merge, render and gzip, which run on
+// one render thread (snapshot_store's render jobs) and are posted back.
 
 #include <filesystem>
 #include <memory>

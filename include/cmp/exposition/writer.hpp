@@ -85,6 +85,16 @@ class family_stream {
   format format_;
 };
 
+// The TYPE word of `type` in `f`: `untyped` is `unknown` in OpenMetrics.
+[[nodiscard]] std::string_view type_word(metric_type type, format f) noexcept;
+
+// A family's `# HELP` (when `escaped_help` is set: text already escaped for
+// `f`, e.g. cut from a body these writers wrote) and `# TYPE` lines, for
+// callers that assemble families from pieces of rendered bodies. `name` is
+// the family name as it should appear (a counter's stem in OpenMetrics).
+void write_header(std::string& out, std::string_view name, metric_type type,
+                  const std::string_view* escaped_help, format f);
+
 // The `le` label value of a histogram bound, in the form OpenMetrics
 // requires and Prometheus writes: `1.0`, `0.25`, `+Inf`. Returns a view
 // into `buf`.

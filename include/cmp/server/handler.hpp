@@ -40,6 +40,10 @@ using snapshot::upstream_status;
 struct handler_context {
   std::function<std::shared_ptr<const snapshot::exposition_view>()> view;
   std::function<std::vector<upstream_status>(wall_clock::time_point)> upstreams;
+  // True while a render will add an upstream that view() lacks but the
+  // self-metrics already show as up (snapshot_store::catching_up); /metrics
+  // then waits for it, briefly. Unset: never.
+  std::function<bool()> view_catching_up;
   // Reloads the configuration; empty string on success, else the reason.
   std::function<std::string()> reload;
   bool lifecycle_enabled = false;
@@ -59,10 +63,20 @@ struct response {
   bool metrics = false;
   exposition_format format = exposition_format::text;
   bool gzip = false;
+  // /metrics?upstream=NAME: serve that upstream's own view, without the
+  // daemon's self-metrics (a per-organization scrape job would otherwise
+  // get them once per organization). Empty: every upstream and the
+  // self-metrics.
+  std::string upstream;
   // For /metrics before any snapshot exists: how long the scrape may wait
   // for the first one (from X-Prometheus-Scrape-Timeout-Seconds - 0.5 s).
   std::chrono::milliseconds wait_for_first{0};
 };
+
+// The first value of query parameter `key` in `target`, percent-decoded
+// (`+` is a space); nullopt if absent, empty if its escapes are malformed
+// (present, but naming nothing).
+[[nodiscard]] std::optional<std::string> query_parameter(std::string_view target, std::string_view key);
 
 [[nodiscard]] response handle(const request_view& req, const handler_context& ctx,
                               wall_clock::time_point now);

@@ -5,9 +5,11 @@
 
 #include <string_view>
 
+#include "cmp/exposition/writer.hpp"
+
 namespace cmp::server {
 
-enum class exposition_format : unsigned char { text, openmetrics };
+using exposition_format = exposition::format;  // the one vocabulary (exposition/writer.hpp)
 
 // OpenMetrics when the client ranks application/openmetrics-text (any
 // version we speak) at least as high as text/plain; Prometheus sends

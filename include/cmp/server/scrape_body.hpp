@@ -56,8 +56,11 @@ class scrape_assembler {
  public:
   explicit scrape_assembler(telemetry::registry& metrics) : metrics_(metrics) {}
 
+  // `self_metrics` false: the view's series alone (a per-upstream scrape),
+  // parts 2 and 3 then hold only OpenMetrics' `# EOF` / the gzip trailer.
   void assemble(std::shared_ptr<const snapshot::exposition_view> view, exposition_format format,
-                bool gzip, telemetry::wall_clock::time_point now, scrape_body& out);
+                bool gzip, telemetry::wall_clock::time_point now, scrape_body& out,
+                bool self_metrics = true);
 
  private:
   struct cached {

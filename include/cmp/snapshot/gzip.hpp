@@ -49,6 +49,25 @@ struct gzip_sum {
 // gzip_finish for a tail that follows data summed up in `before`.
 void gzip_finish(gzip_sum before, std::string_view tail, std::string& out);
 
+// Builds a gzip head from pieces compressed earlier (gzip_piece) and small
+// raw bytes written as stored blocks, without compressing anything: a view
+// merged from per-upstream renders costs copies and CRC combines, not a
+// deflate of every upstream's bytes again. The result decodes to the
+// concatenation; gzip_finish completes it like any head. Not thread-safe;
+// the pieces are only read.
+class gzip_builder {
+ public:
+  gzip_builder();
+  void reserve(std::size_t bytes) { head_.bytes.reserve(bytes); }
+  // `raw` as stored (uncompressed) non-final blocks: for a few header lines.
+  void stored(std::string_view raw);
+  void piece(const gzip_head& p);
+  [[nodiscard]] gzip_head finish() &&;
+
+ private:
+  gzip_head head_;
+};
+
 // One-shot gzip (the mock upstream and tests use it).
 [[nodiscard]] std::string gzip_compress(std::string_view body, int level = 6);
 

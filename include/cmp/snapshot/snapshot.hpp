@@ -10,9 +10,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cmp/exposition/model.hpp"
@@ -54,17 +57,98 @@ struct exposition_view {
   std::vector<std::string> served;  // upstream names whose series are in the bodies
   std::size_t series = 0;
   std::size_t dropped_series = 0;  // duplicates/conflicts across upstreams, left out
+  // Each configured upstream's own view, in config order, for
+  // /metrics?upstream=NAME: rendered with the merged view, so that a
+  // per-organization scrape renders nothing either. An upstream without a
+  // fresh snapshot has an empty view. Empty in the per-upstream views.
+  std::vector<std::pair<std::string, std::shared_ptr<const exposition_view>>> upstreams;
+
+  // The view of the configured upstream `name`; null if there is no such upstream.
+  [[nodiscard]] std::shared_ptr<const exposition_view> upstream(std::string_view name) const;
 };
 
-// Merges the snapshots (in the given order) and renders every body.
+// Merges the snapshots (in the given order) and renders every body, from
+// scratch. The reference that the incremental path (render_upstream +
+// merge_renders) must match byte for byte; the store no longer calls it on
+// the fast path.
 [[nodiscard]] std::shared_ptr<const exposition_view> render_view(
     const std::vector<std::shared_ptr<const snapshot>>& snapshots);
 
+// What was rendered for one snapshot: its own view (render_view({source})),
+// and per family where its header text and sample lines lie in that view's
+// bodies, so that a merged view is a concatenation of these pieces family by
+// family instead of a re-parse and re-render of every upstream. Immutable
+// once built; safe to read from any number of threads.
+struct upstream_render {
+  struct family_piece {
+    std::string name;
+    exposition::metric_type type = exposition::metric_type::untyped;
+    bool has_help = false;
+    // Offsets into view->text.plain / view->openmetrics.plain: where the
+    // family's lines start, the escaped HELP text (without `# HELP name `
+    // and the newline) and the sample lines.
+    std::size_t text_head_begin = 0, text_help_begin = 0, text_help_end = 0;
+    std::size_t text_begin = 0, text_end = 0;
+    std::size_t om_head_begin = 0, om_help_begin = 0, om_help_end = 0;
+    std::size_t om_begin = 0, om_end = 0;
+    // The sample lines compressed on their own (gzip_piece), so that a
+    // merged view's gzip bodies are built without compressing again.
+    gzip_head text_gzip, om_gzip;
+    std::size_t samples = 0;
+    // Every sample is named like the family, which ends in `_total`, with a
+    // value >= 0: the family can be an OpenMetrics counter (writer.hpp).
+    bool om_counter_ok = false;
+  };
+  std::shared_ptr<const snapshot> source;
+  std::shared_ptr<const exposition_view> view;
+  std::vector<family_piece> families;  // as rendered, empty families included
+  // Labels that every sample carries with the same value (sorted by name).
+  // Two upstreams with one such label name at different values cannot share
+  // a series, so their families concatenate without a duplicate check.
+  std::vector<exposition::label> constant_labels;
+  bool readable = false;  // the snapshot's text parsed
+  std::size_t dropped_series = 0;  // within this snapshot (and all of it when unreadable)
+};
+
+// Parses and renders one snapshot. Pure; any thread.
+[[nodiscard]] std::shared_ptr<const upstream_render> render_upstream(
+    std::shared_ptr<const snapshot> s);
+
+// The merged view of `parts` (in order): the same bytes as render_view() of
+// their sources (the gzip bodies decode to them, but are built from the
+// parts' compressed pieces). Costs a copy of the bodies, unless
+// two upstreams may share a series (no constant label tells them apart):
+// then it falls back to render_view(). Leaves `upstreams` empty. Pure; any thread.
+[[nodiscard]] std::shared_ptr<exposition_view> merge_renders(
+    const std::vector<std::shared_ptr<const upstream_render>>& parts);
+
 // The current snapshot of every upstream and the view built from the fresh
-// ones. publish()/refresh() run on the poller thread; view() may be called
-// from any thread (atomic shared_ptr), so scrapes never wait on a render.
+// ones. Everything but view() runs on one thread (the io_context's); view()
+// may be called from any thread (atomic shared_ptr), so scrapes never wait
+// on a render and always get the last complete view.
+//
+// Rendering is a job in three steps so that its CPU work runs elsewhere:
+// begin_render() (owner thread) takes the inputs, render() (any thread,
+// pure) builds the view, finish_render() (owner thread) swaps it in. A
+// change only marks the view dirty and calls the scheduler once, so the
+// polls of a burst coalesce into one render. Without a scheduler (tests,
+// tools) every change renders at once on the calling thread.
 class snapshot_store {
  public:
+  struct render_job {
+    struct input {
+      std::string name;
+      std::shared_ptr<const snapshot> fresh;            // null: nothing to serve
+      std::shared_ptr<const upstream_render> rendered;  // reusable render of `fresh`, if any
+    };
+    std::vector<input> inputs;  // config order
+  };
+  struct render_result {
+    std::vector<std::pair<std::string, std::shared_ptr<const upstream_render>>> renders;
+    std::shared_ptr<const exposition_view> view;
+    std::vector<std::string> rendered;  // upstreams whose snapshot was rendered anew
+  };
+
   snapshot_store();
 
   // Sets the upstreams (config order) and how long each one's snapshot may
@@ -77,9 +161,26 @@ class snapshot_store {
   // next time something will go stale (to arm a timer), if any.
   std::optional<wall_clock::time_point> refresh(wall_clock::time_point now);
 
+  // Called (on the owner thread) when the view became dirty and no render
+  // is in flight; it should arrange for begin_render() soon.
+  void set_scheduler(std::function<void()> schedule) { schedule_ = std::move(schedule); }
+  // nullopt when nothing changed or a render is in flight (finish_render
+  // then reports that another is due).
+  [[nodiscard]] std::optional<render_job> begin_render(wall_clock::time_point now);
+  [[nodiscard]] static render_result render(const render_job& job);
+  // Installs the result; true if the view became dirty again meanwhile.
+  bool finish_render(render_result result);
+
   [[nodiscard]] std::shared_ptr<const exposition_view> view() const noexcept {
     return view_.load(std::memory_order_acquire);
   }
+  // True while a snapshot of an upstream that the current view does not
+  // serve (its first poll, or the first after it went stale) waits for its
+  // render, or after configure() until its render. The self-metrics already
+  // say it is up (or gone); a scrape may wait for the render rather than
+  // show an up upstream without its series. Never true in steady state,
+  // where every publish replaces a served snapshot.
+  [[nodiscard]] bool catching_up() const noexcept { return behind_seq_ > installed_seq_; }
   [[nodiscard]] std::shared_ptr<const snapshot> latest(const std::string& upstream) const;
   [[nodiscard]] bool is_fresh(const std::string& upstream, wall_clock::time_point now) const;
   [[nodiscard]] std::chrono::milliseconds max_staleness(const std::string& upstream) const;
@@ -89,11 +190,18 @@ class snapshot_store {
     std::string name;
     std::chrono::milliseconds max_staleness;
     std::shared_ptr<const snapshot> current;
+    std::shared_ptr<const upstream_render> rendered;  // of `current`, once rendered
   };
-  void rerender(wall_clock::time_point now);
+  void mark_dirty(wall_clock::time_point now);
 
   std::vector<entry> entries_;
-  std::vector<std::string> rendered_names_;  // which upstreams the current view serves
+  std::vector<std::string> rendered_names_;  // which upstreams the last job serves
+  bool dirty_ = false;
+  bool in_flight_ = false;
+  // Publishes counted; the last one of an upstream the view did not serve;
+  // the count the job in flight and the installed view include.
+  std::uint64_t publish_seq_ = 0, behind_seq_ = 0, job_seq_ = 0, installed_seq_ = 0;
+  std::function<void()> schedule_;
   std::atomic<std::shared_ptr<const exposition_view>> view_;
 };
 

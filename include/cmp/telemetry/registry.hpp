@@ -114,6 +114,10 @@ class registry {
   void set_reload_result(bool ok, wall_clock::time_point when);
   void count_connection_refused() { ++connections_refused_; }
   void set_open_connections(std::uint64_t n) { open_connections_ = n; }
+  // How late the I/O thread ran a periodic timer. Exported as the longest
+  // lateness of the last 30 to 60 s (a max gauge: one long stall is what
+  // delays scrapes, and an average would hide it).
+  void observe_event_loop_lag(double seconds, std::chrono::steady_clock::time_point now);
 
   // Appends the self-metrics in text 0.0.4 or OpenMetrics form (the latter
   // without `# EOF`): render_stable() then render_live().
@@ -136,6 +140,10 @@ class registry {
   wall_clock::time_point reload_at_;
   std::uint64_t connections_refused_ = 0;
   std::uint64_t open_connections_ = 0;
+  // Two 30 s buckets of the loop lag's maximum, the current one starting at lag_bucket_start_.
+  double lag_max_current_ = 0;
+  double lag_max_previous_ = 0;
+  std::chrono::steady_clock::time_point lag_bucket_start_{};
   process_metrics process_;
 };
 

@@ -130,6 +130,50 @@ TEST_F(Handler, ScrapeTimeoutHeaderBoundsTheWaitForTheFirstSnapshot) {
   }
 }
 
+TEST_F(Handler, MetricsForOneConfiguredUpstream) {
+  auto v = std::make_shared<snapshot::exposition_view>();
+  v->upstreams.emplace_back("org-a", std::make_shared<const snapshot::exposition_view>());
+  v->upstreams.emplace_back("b c", std::make_shared<const snapshot::exposition_view>());
+  ctx.view = [v] { return v; };
+  for (auto verb : {method::get, method::head}) {
+    const auto r = get("/metrics?upstream=org-a", verb);
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_TRUE(r.metrics);
+    EXPECT_EQ(r.upstream, "org-a");
+  }
+  EXPECT_EQ(get("/metrics?x=1&upstream=org%2Da").upstream, "org-a");
+  EXPECT_EQ(get("/metrics?upstream=b+c").upstream, "b c");
+  EXPECT_EQ(get("/metrics").upstream, "");  // every upstream and the self-metrics
+  for (const auto* target : {"/metrics?upstream=nope", "/metrics?upstream=", "/metrics?upstream",
+                             "/metrics?upstream=org%2", "/metrics?upstream=ORG-A"}) {
+    const auto r = get(target);
+    EXPECT_EQ(r.status, 404u) << target;
+    EXPECT_FALSE(r.metrics) << target;
+  }
+}
+
+TEST(QueryParameter, FindsTheFirstValueAndDecodesIt) {
+  struct row {
+    std::string_view target;
+    std::optional<std::string> value;
+  };
+  for (const auto& [target, value] : std::vector<row>{
+           {"/metrics", std::nullopt},
+           {"/metrics?", std::nullopt},
+           {"/metrics?upstream=a", "a"},
+           {"/metrics?upstream=a&upstream=b", "a"},
+           {"/metrics?upstreams=a", std::nullopt},
+           {"/metrics?x=upstream=a", std::nullopt},
+           {"/metrics?a=1&upstream=x%41y", "xAy"},
+           {"/metrics?upstream=a#upstream=b", "a"},
+           {"/metrics?upstream=%zz", ""},
+           {"/metrics?upstream=%4", ""},
+           {"/metrics?upstream", ""},
+       }) {
+    EXPECT_EQ(query_parameter(target, "upstream"), value) << target;
+  }
+}
+
 TEST_F(Handler, HealthyAndItsAliasAnswerOk) {
   for (auto path : {"/-/healthy", "/healthz"}) {
     for (auto verb : {method::get, method::head}) {

@@ -293,6 +293,68 @@ TEST_F(HttpServer, GzipDecodesToThePlainBody) {
   EXPECT_THAT(r.body, StartsWith(view->text.plain));
 }
 
+// Two organizations in one view, as the daemon's store renders them.
+std::shared_ptr<const snapshot::exposition_view> two_organizations() {
+  snapshot::snapshot_store store;
+  store.configure({{"prod", std::chrono::hours(24 * 365 * 100)}, {"dev", std::chrono::hours(1)}},
+                  fetched);
+  auto s = std::make_shared<snapshot::snapshot>();
+  s->upstream = "prod";
+  s->text = snapshot::series_text(exposition::parse_text(upstream_body).value());
+  s->fetched_at = fetched;
+  store.publish(s, fetched);
+  return store.view();
+}
+
+TEST_F(HttpServer, OneUpstreamIsServedAloneWithoutSelfMetrics) {
+  view = two_organizations();
+  start();
+  const auto& own = *view->upstream("prod");
+  const auto text = exchange("/metrics?upstream=prod", "Accept: */*\r\n");
+  EXPECT_EQ(text.status, 200u);
+  EXPECT_EQ(text.header("content-type"), text_content_type);
+  EXPECT_EQ(text.body, own.text.plain);
+  EXPECT_EQ(text.header("last-modified"), "Fri, 15 Jan 2027 08:00:00 GMT");
+
+  const auto om = exchange("/metrics?upstream=prod", "Accept: " + std::string(prometheus_accept) + "\r\n");
+  EXPECT_EQ(om.header("content-type"), openmetrics_content_type);
+  EXPECT_EQ(om.body, own.openmetrics.plain + "# EOF\n");
+
+  for (const auto& accept : {std::string("*/*"), std::string(prometheus_accept)}) {
+    const auto plain = exchange("/metrics?upstream=prod", "Accept: " + accept + "\r\n");
+    const auto packed = exchange("/metrics?upstream=prod",
+                                 "Accept: " + accept + "\r\nAccept-Encoding: gzip\r\n");
+    EXPECT_EQ(packed.header("content-encoding"), "gzip");
+    EXPECT_EQ(packed.header("content-length"), std::to_string(packed.body.size()));
+    EXPECT_EQ(snapshot::gzip_decompress(packed.body, 1u << 24), plain.body) << accept;
+  }
+
+  // HEAD: the same headers, no body.
+  auto c = connect();
+  c.send("HEAD /metrics?upstream=prod HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n");
+  const auto head = c.read_response(true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200u);
+  EXPECT_EQ(head->header("content-length"), std::to_string(own.text.plain.size()));
+
+  // Configured but without a snapshot: served empty, without Last-Modified.
+  const auto dev = exchange("/metrics?upstream=dev", "Accept: */*\r\n");
+  EXPECT_EQ(dev.status, 200u);
+  EXPECT_EQ(dev.body, "");
+  EXPECT_FALSE(dev.has("last-modified"));
+
+  // The whole view still has the self-metrics.
+  EXPECT_THAT(exchange("/metrics").body, HasSubstr("cerebras_proxy_build_info"));
+}
+
+TEST_F(HttpServer, AnUnknownUpstreamIs404) {
+  view = two_organizations();
+  start();
+  const auto r = exchange("/metrics?upstream=staging");
+  EXPECT_EQ(r.status, 404u);
+  EXPECT_THAT(exchange("/metrics").body, HasSubstr("cerebras_proxy_scrapes_total{code=\"404\"} 1\n"));
+}
+
 TEST_F(HttpServer, LastModifiedAndAgeOnceASnapshotExists) {
   start();
   const auto r = exchange("/metrics");

@@ -74,6 +74,29 @@ TEST(Gzip, DecompressRefusesOutputBeyondTheLimit) {
   EXPECT_FALSE(too_large);
 }
 
+TEST(GzipBuilder, PiecesAndStoredBytesDecodeToTheirConcatenation) {
+  const std::string a = some_text(5000, 1), b = some_text(70000, 2), c = some_text(300, 3);
+  const std::string header(70000, 'h');  // more than one stored block
+  gzip_builder builder;
+  builder.stored("# TYPE x gauge\n");
+  builder.piece(gzip_piece(a));
+  builder.piece(gzip_piece(""));  // nothing, and no bytes
+  builder.stored(header);
+  builder.piece(gzip_piece(b));
+  builder.stored("");
+  builder.piece(gzip_piece(c));
+  const gzip_head head = std::move(builder).finish();
+  const std::string body = "# TYPE x gauge\n" + a + header + b + c;
+  EXPECT_EQ(head.size, body.size());
+  // Completed like any head, with a tail.
+  std::string tail;
+  gzip_finish(head, "# EOF\n", tail);
+  EXPECT_EQ(gzip_decompress(head.bytes + tail, 1 << 24).value(), body + "# EOF\n");
+  // An empty builder is a valid empty head.
+  gzip_finish(gzip_builder{}.finish(), "", tail);
+  EXPECT_EQ(gzip_decompress(gzip_builder{}.finish().bytes + tail, 1 << 20).value(), "");
+}
+
 TEST(Gzip, DecompressRejectsCorruptAndTruncatedInput) {
   auto packed = gzip_compress(some_text(5000, 3));
   bool too_large = true;
