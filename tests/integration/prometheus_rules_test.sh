@@ -3,6 +3,7 @@
 #   * config/prometheus/rules/cerebras.rules.yml    promtool check rules
 #   * config/prometheus/rules/cerebras.rules.test.yml promtool test rules
 #   * config/prometheus/scrape.yml                   promtool check config
+#   * config/prometheus/scrape-per-organization.yml  promtool check config
 # and that the unit tests cover every alert (a firing and a not-firing case)
 # and every recording rule (a value check).
 # Usage: prometheus_rules_test.sh REPO_ROOT
@@ -15,7 +16,7 @@ rules="$dir/rules/cerebras.rules.yml"
 tests="$dir/rules/cerebras.rules.test.yml"
 
 command -v promtool >/dev/null 2>&1 || { echo "SKIP: promtool not found"; exit 77; }
-for f in "$rules" "$tests" "$dir/scrape.yml"; do
+for f in "$rules" "$tests" "$dir/scrape.yml" "$dir/scrape-per-organization.yml"; do
   [ -f "$f" ] || { echo "FAIL: $f missing"; exit 1; }
 done
 
@@ -26,6 +27,8 @@ promtool check rules "$rules" || fail "promtool check rules"
 # rule_files in the test file are relative to it.
 (cd "$dir/rules" && promtool test rules "$(basename "$tests")") || fail "promtool test rules"
 (cd "$dir" && promtool check config scrape.yml) || fail "promtool check config scrape.yml"
+(cd "$dir" && promtool check config scrape-per-organization.yml) ||
+  fail "promtool check config scrape-per-organization.yml"
 
 # Coverage. The test file is written in one layout (alertname: then
 # exp_alerts: on the next line, `[]` for "must not fire"), which keeps this
