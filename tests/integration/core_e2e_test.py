@@ -29,16 +29,6 @@ TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TOTAL_LINT = 'non-counter metrics should not have "_total" suffix'
 
 
-def upstream_part(text):
-    """The upstream families: everything before the daemon's own metrics."""
-    cut = len(text)
-    for marker in ("# HELP cerebras_proxy_", "# TYPE cerebras_proxy_"):
-        i = text.find(marker)
-        if i >= 0:
-            cut = min(cut, i)
-    return text[:cut]
-
-
 def strip_extra(samples, extra=EXTRA):
     """{(name, frozenset(labels without the extra labels)): value} of upstream samples."""
     out = {}
@@ -119,7 +109,7 @@ class CoreE2E(unittest.TestCase):
                         body = gzip.decompress(body)
                     text = body.decode("utf-8")
                     h.parse_prom(text)          # every scrape parses (raises otherwise)
-                    key = hashlib.sha256(upstream_part(text).encode()).digest()
+                    key = hashlib.sha256(h.upstream_part(text).encode()).digest()
                     if key not in bodies:
                         with lock:
                             bodies.setdefault(key, (text, r.getheader("Last-Modified")))
@@ -253,8 +243,8 @@ class CoreE2E(unittest.TestCase):
             self.assertNotIn("content-encoding", plain1.headers)
             decoded = gzip.decompress(gz.body).decode()
             h.parse_prom(decoded)
-            up = upstream_part(decoded)
-            return up in (upstream_part(plain1.text), upstream_part(plain2.text)) and up
+            up = h.upstream_part(decoded)
+            return up in (h.upstream_part(plain1.text), h.upstream_part(plain2.text)) and up
         self.assertTrue(h.wait_until(same, 20, "gzip body equal to the plain one"))
         # OpenMetrics + gzip
         r = self.daemon.get("/metrics", {"Accept-Encoding": "gzip, deflate",

@@ -165,6 +165,16 @@ def secret_coverage():
 # ---------------------------------------------------------------- waiting
 
 
+def upstream_part(text):
+    """The upstream families: everything before the daemon's own metrics."""
+    cut = len(text)
+    for marker in ("# HELP cerebras_proxy_", "# TYPE cerebras_proxy_"):
+        i = text.find(marker)
+        if i >= 0:
+            cut = min(cut, i)
+    return text[:cut]
+
+
 def wait_until(fn, timeout=20.0, what="condition", interval=0.1):
     """Calls fn() until it returns a truthy value; returns it. Raises
     AssertionError naming `what` (and the last exception) after timeout*SLOW."""

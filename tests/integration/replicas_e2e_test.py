@@ -26,16 +26,6 @@ SLICE_SPLIT = 1.2
 BUDGET, BUDGET_WINDOW = 6, 6.0  # the organization's: enforced by the mock
 
 
-def upstream_part(text):
-    """The upstream families: everything before the daemon's own metrics."""
-    cut = len(text)
-    for marker in ("# HELP cerebras_proxy_", "# TYPE cerebras_proxy_"):
-        i = text.find(marker)
-        if i >= 0:
-            cut = min(cut, i)
-    return text[:cut]
-
-
 def sample_timestamps(part):
     return {line.rsplit(" ", 1)[1] for line in part.split("\n")
             if line and not line.startswith("#")}
@@ -108,7 +98,7 @@ class ReplicasE2E(unittest.TestCase):
         compared = set()
 
         def two_identical_windows():
-            parts = [upstream_part(d.metrics_text()) for d in self.daemons]
+            parts = [h.upstream_part(d.metrics_text()) for d in self.daemons]
             stamps = [sample_timestamps(p) for p in parts]
             for s in stamps:
                 self.assertEqual(len(s), 1, "one timestamp per snapshot: %r" % s)
