@@ -176,11 +176,11 @@ BENCHMARK(bm_scrape_assemble)
 void bm_self_metrics_render(benchmark::State& state) {
   telemetry::registry metrics;
   fill_registry(metrics);
-  const bool om = state.range(0) != 0;
+  const auto f = state.range(0) != 0 ? exposition::format::openmetrics : exposition::format::text;
   std::string out;
   for (auto _ : state) {
     out.clear();
-    metrics.render(out, om, wall_clock::now());
+    metrics.render(out, f, wall_clock::now());
     benchmark::DoNotOptimize(out.data());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * out.size()));
@@ -193,7 +193,7 @@ void bm_gzip_tail_finish(benchmark::State& state) {
   telemetry::registry metrics;
   fill_registry(metrics);
   std::string tail;
-  metrics.render_live(tail, false, wall_clock::now());
+  metrics.render_live(tail, exposition::format::text, wall_clock::now());
   std::string out;
   for (auto _ : state) {
     snapshot::gzip_finish(view->text.gzip, tail, out);
@@ -214,7 +214,7 @@ void bm_tail_deflate_setting(benchmark::State& state) {
   telemetry::registry metrics;
   fill_registry(metrics);
   std::string tail;
-  metrics.render_live(tail, false, wall_clock::now());
+  metrics.render_live(tail, exposition::format::text, wall_clock::now());
   const int arg = static_cast<int>(state.range(0));
   const int level = arg < 0 ? 1 : arg;
   const int strategy = arg == -2 ? Z_HUFFMAN_ONLY : arg == -3 ? Z_RLE : arg == -4 ? Z_FIXED : Z_DEFAULT_STRATEGY;

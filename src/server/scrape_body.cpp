@@ -2,13 +2,13 @@
 
 namespace cmp::server {
 
-scrape_assembler::cached& scrape_assembler::stable(bool om) {
-  auto& c = stable_[om ? 1 : 0];
+scrape_assembler::cached& scrape_assembler::stable(exposition::format f) {
+  auto& c = stable_[static_cast<std::size_t>(f)];
   if (!c.part || c.generation != metrics_.stable_generation()) {
     // A new object, not an update in place: writes in flight still point
     // into the old one (scrape_body::stable keeps it alive).
     auto part = std::make_shared<stable_self_metrics>();
-    metrics_.render_stable(part->plain, om);
+    metrics_.render_stable(part->plain, f);
     part->gzip = snapshot::gzip_piece(part->plain);
     c.part = std::move(part);
     c.generation = metrics_.stable_generation();
@@ -18,10 +18,10 @@ scrape_assembler::cached& scrape_assembler::stable(bool om) {
 }
 
 void scrape_assembler::assemble(std::shared_ptr<const snapshot::exposition_view> view,
-                                exposition_format format, bool gzip,
+                                exposition::format format, bool gzip,
                                 telemetry::wall_clock::time_point now, scrape_body& out,
                                 bool self_metrics) {
-  const bool om = format == exposition_format::openmetrics;
+  const bool om = format == exposition::format::openmetrics;
   if (!self_metrics) {
     out.view = std::move(view);
     out.stable.reset();
@@ -36,11 +36,11 @@ void scrape_assembler::assemble(std::shared_ptr<const snapshot::exposition_view>
     }
     return;
   }
-  auto& cache = stable(om);
+  auto& cache = stable(format);
   out.view = std::move(view);
   out.stable = cache.part;
   out.live.clear();
-  metrics_.render_live(out.live, om, now);
+  metrics_.render_live(out.live, format, now);
   if (om) out.live += "# EOF\n";
   const auto& upstream = om ? out.view->openmetrics : out.view->text;
   if (gzip) {

@@ -17,10 +17,6 @@ double unix_seconds(wall_clock::time_point t) {
 
 using exposition::metric_type;
 
-exposition::family_stream family_writer(std::string& out, bool om) {
-  return {out, om ? exposition::format::openmetrics : exposition::format::text};
-}
-
 }  // namespace
 
 void histogram::observe(double seconds) noexcept {
@@ -31,115 +27,103 @@ void histogram::observe(double seconds) noexcept {
 }
 
 void upstream_metrics::count_request(std::string_view code, double seconds) {
-  auto it = requests_by_code_.find(code);
-  if (it == requests_by_code_.end()) it = requests_by_code_.emplace(std::string(code), 0).first;
+  auto& s = stable_.edit();
+  auto it = s.requests_by_code.find(code);
+  if (it == s.requests_by_code.end()) it = s.requests_by_code.emplace(std::string(code), 0).first;
   ++it->second;
-  request_duration_.observe(seconds);
-  ++generation_;
+  s.request_duration.observe(seconds);
 }
 
-void upstream_metrics::count_parse_error() {
-  ++parse_errors_;
-  ++generation_;
-}
+void upstream_metrics::count_parse_error() { ++stable_.edit().parse_errors; }
 
-void upstream_metrics::count_schema_change() {
-  ++schema_changes_;
-  ++generation_;
-}
+void upstream_metrics::count_schema_change() { ++stable_.edit().schema_changes; }
 
-void upstream_metrics::count_api_key_reload() {
-  ++api_key_reloads_;
-  ++generation_;
-}
+void upstream_metrics::count_api_key_reload() { ++stable_.edit().api_key_reloads; }
 
 bool upstream_metrics::count_normalizations(std::string_view kind, std::uint64_t count) {
-  auto it = normalizations_.find(kind);
-  const bool first = it == normalizations_.end();
-  if (first) it = normalizations_.emplace(std::string(kind), 0).first;
+  auto& by_kind = stable_.edit().normalizations;
+  auto it = by_kind.find(kind);
+  const bool first = it == by_kind.end();
+  if (first) it = by_kind.emplace(std::string(kind), 0).first;
   it->second += count;
-  ++generation_;
   return first;
 }
 
 void upstream_metrics::set_up(bool up, wall_clock::time_point now) {
-  if (up == up_ && !up) return;
-  up_ = up;
-  if (up) last_success_ = now;
-  ++generation_;
+  if (up == stable_->up && !up) return;
+  auto& s = stable_.edit();
+  s.up = up;
+  if (up) s.last_success = now;
 }
 
 void upstream_metrics::set_snapshot_served(bool served) {
-  if (served == snapshot_served_) return;
-  snapshot_served_ = served;
-  ++generation_;
+  if (served == stable_->snapshot_served) return;
+  stable_.edit().snapshot_served = served;
 }
 
-registry::registry(wall_clock::time_point started) : reload_at_(started) {}
+registry::registry(wall_clock::time_point started) { reload_.edit().at = started; }
 
 upstream_metrics& registry::upstream(std::string_view name) {
-  for (auto& u : upstreams_)
+  for (auto& u : *upstreams_)
     if (u->name == name) return *u;
-  ++generation_;
-  return *upstreams_.emplace_back(std::make_unique<upstream_metrics>(std::string(name), generation_));
+  return *upstreams_.edit().emplace_back(std::make_unique<upstream_metrics>(std::string(name), generation_));
 }
 
 const upstream_metrics* registry::find_upstream(std::string_view name) const {
-  for (const auto& u : upstreams_)
+  for (const auto& u : *upstreams_)
     if (u->name == name) return u.get();
   return nullptr;
 }
 
 void registry::retain_upstreams(const std::vector<std::string>& names) {
-  if (std::erase_if(upstreams_, [&](const auto& u) {
-        return std::find(names.begin(), names.end(), u->name) == names.end();
-      }) != 0)
-    ++generation_;
+  const auto gone = [&](const auto& u) { return std::find(names.begin(), names.end(), u->name) == names.end(); };
+  if (std::any_of(upstreams_->begin(), upstreams_->end(), gone)) std::erase_if(upstreams_.edit(), gone);
 }
 
 void registry::count_scrape(unsigned status) { ++scrapes_[status]; }
 
 void registry::set_reload_result(bool ok, wall_clock::time_point when) {
-  reload_ok_ = ok;
-  if (ok) reload_at_ = when;
-  ++generation_;
+  auto& r = reload_.edit();
+  r.ok = ok;
+  if (ok) r.at = when;
 }
 
-void registry::render(std::string& out, bool om, wall_clock::time_point now) {
-  render_stable(out, om);
-  render_live(out, om, now);
+void registry::render(std::string& out, exposition::format f, wall_clock::time_point now) {
+  render_stable(out, f);
+  render_live(out, f, now);
 }
 
-void registry::render_stable(std::string& out, bool om) const {
-  auto w = family_writer(out, om);
+void registry::render_stable(std::string& out, exposition::format f) const {
+  exposition::family_stream w(out, f);
+  const auto& ups = *upstreams_;
 
   w.header("cerebras_proxy_upstream_requests_total", metric_type::counter,
            "Requests sent to the upstream, by HTTP status or failure kind "
            "(timeout, connect, tls, dns, protocol).");
-  for (const auto& u : upstreams_)
+  for (const auto& u : ups)
     for (const auto& [code, n] : u->requests_by_code())
       w.sample("cerebras_proxy_upstream_requests_total", {{"upstream", u->name}, {"code", code}}, n);
 
   w.header("cerebras_proxy_upstream_up", metric_type::gauge,
            "1 if the last upstream attempt gave a valid snapshot, else 0.");
-  for (const auto& u : upstreams_)
+  for (const auto& u : ups)
     w.sample("cerebras_proxy_upstream_up", {{"upstream", u->name}}, u->up() ? 1.0 : 0.0);
 
   w.header("cerebras_proxy_upstream_last_success_timestamp_seconds", metric_type::gauge,
            "Unix time of the last valid snapshot fetched from the upstream.");
-  for (const auto& u : upstreams_)
+  for (const auto& u : ups)
     if (u->last_success())
       w.sample("cerebras_proxy_upstream_last_success_timestamp_seconds", {{"upstream", u->name}},
                unix_seconds(*u->last_success()));
 
   w.header("cerebras_proxy_snapshot_served", metric_type::gauge,
            "1 while the upstream's snapshot is served on /metrics, 0 once it is stale or absent.");
-  for (const auto& u : upstreams_)
+  for (const auto& u : ups)
     w.sample("cerebras_proxy_snapshot_served", {{"upstream", u->name}}, u->snapshot_served() ? 1.0 : 0.0);
 
   w.header("cerebras_proxy_upstream_request_duration_seconds", metric_type::histogram,
            "Duration of upstream requests, connect to last byte.");
-  for (const auto& u : upstreams_) {
+  for (const auto& u : ups) {
     const auto& h = u->request_duration();
     for (std::size_t i = 0; i < histogram::bounds.size(); ++i) {
       char le[32];
@@ -155,34 +139,34 @@ void registry::render_stable(std::string& out, bool om) const {
 
   w.header("cerebras_proxy_upstream_parse_errors_total", metric_type::counter,
            "Upstream bodies rejected as invalid Prometheus text (the previous snapshot was kept).");
-  for (const auto& u : upstreams_)
+  for (const auto& u : ups)
     w.sample("cerebras_proxy_upstream_parse_errors_total", {{"upstream", u->name}}, u->parse_errors());
 
   w.header("cerebras_proxy_upstream_normalizations_total", metric_type::counter,
            "Repairs of upstream bodies that Prometheus accepts but a strict parser would not "
            "(merged families, dropped duplicate series, ...), by kind.");
-  for (const auto& u : upstreams_)
+  for (const auto& u : ups)
     for (const auto& [kind, n] : u->normalizations())
       w.sample("cerebras_proxy_upstream_normalizations_total", {{"upstream", u->name}, {"kind", kind}},
                n);
 
   w.header("cerebras_proxy_upstream_schema_changes_total", metric_type::counter,
            "Snapshots whose metric families or label names differ from the previous snapshot's.");
-  for (const auto& u : upstreams_)
+  for (const auto& u : ups)
     w.sample("cerebras_proxy_upstream_schema_changes_total", {{"upstream", u->name}},
              u->schema_changes());
 
   w.header("cerebras_proxy_api_key_reloads_total", metric_type::counter,
            "New API keys read from a changed api_key_file and put to use without a reload.");
-  for (const auto& u : upstreams_)
+  for (const auto& u : ups)
     w.sample("cerebras_proxy_api_key_reloads_total", {{"upstream", u->name}}, u->api_key_reloads());
 
   w.header("cerebras_proxy_config_last_reload_successful", metric_type::gauge,
            "1 if the last configuration reload succeeded, else 0.");
-  w.sample("cerebras_proxy_config_last_reload_successful", {}, reload_ok_ ? 1.0 : 0.0);
+  w.sample("cerebras_proxy_config_last_reload_successful", {}, reload_->ok ? 1.0 : 0.0);
   w.header("cerebras_proxy_config_last_reload_success_timestamp_seconds", metric_type::gauge,
            "Unix time of the last successful configuration load.");
-  w.sample("cerebras_proxy_config_last_reload_success_timestamp_seconds", {}, unix_seconds(reload_at_));
+  w.sample("cerebras_proxy_config_last_reload_success_timestamp_seconds", {}, unix_seconds(reload_->at));
 
   w.header("cerebras_proxy_build_info", metric_type::gauge, "Build information; always 1.");
   w.sample("cerebras_proxy_build_info", {{"version", CMP_VERSION}, {"revision", build_revision()}}, 1.0);
@@ -198,20 +182,21 @@ void registry::observe_event_loop_lag(double seconds, std::chrono::steady_clock:
   lag_max_current_ = std::max(lag_max_current_, std::max(0.0, seconds));
 }
 
-void registry::render_live(std::string& out, bool om, wall_clock::time_point now) {
-  auto w = family_writer(out, om);
+void registry::render_live(std::string& out, exposition::format f, wall_clock::time_point now) {
+  exposition::family_stream w(out, f);
+  const auto& ups = *upstreams_;
   char code_buf[8];
 
   w.header("cerebras_proxy_snapshot_age_seconds", metric_type::gauge,
            "Age of the snapshot kept for the upstream (served while younger than max_staleness).");
-  for (const auto& u : upstreams_)
+  for (const auto& u : ups)
     if (u->snapshot_fetched_at)
       w.sample("cerebras_proxy_snapshot_age_seconds", {{"upstream", u->name}},
                std::max(0.0, std::chrono::duration<double>(now - *u->snapshot_fetched_at).count()));
 
   w.header("cerebras_proxy_rate_limit_remaining", metric_type::gauge,
            "Upstream requests still allowed in the current sliding rate-limit window.");
-  for (const auto& u : upstreams_)
+  for (const auto& u : ups)
     if (u->rate_limit_remaining)
       w.sample("cerebras_proxy_rate_limit_remaining", {{"upstream", u->name}},
                static_cast<std::uint64_t>(u->rate_limit_remaining(now)));

@@ -58,7 +58,7 @@ class scrape_assembler {
 
   // `self_metrics` false: the view's series alone (a per-upstream scrape),
   // parts 2 and 3 then hold only OpenMetrics' `# EOF` / the gzip trailer.
-  void assemble(std::shared_ptr<const snapshot::exposition_view> view, exposition_format format,
+  void assemble(std::shared_ptr<const snapshot::exposition_view> view, exposition::format format,
                 bool gzip, telemetry::wall_clock::time_point now, scrape_body& out,
                 bool self_metrics = true);
 
@@ -72,10 +72,10 @@ class scrape_assembler {
     std::weak_ptr<const snapshot::exposition_view> sum_of;
     snapshot::gzip_sum sum;
   };
-  cached& stable(bool openmetrics);
+  cached& stable(exposition::format f);
 
   telemetry::registry& metrics_;
-  std::array<cached, 2> stable_;  // text, OpenMetrics
+  std::array<cached, 2> stable_;  // by exposition::format
 };
 
 }  // namespace cmp::server

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cmp/exposition/writer.hpp"
 #include "cmp/telemetry/process_metrics.hpp"
 
 namespace cmp::telemetry {
@@ -40,12 +41,33 @@ class histogram {
   double sum_ = 0;
 };
 
-// One upstream's metrics. What the stable part of the rendering shows (see
-// registry::render_stable) changes only through the methods, each of which
-// bumps the registry's generation; the public fields are read per scrape.
+// What registry::render_stable() shows lives in a `versioned` value: it can
+// be read freely, but the only way to change it is edit(), which moves the
+// registry's generation. So a new mutator cannot forget to invalidate the
+// cached rendering of the stable part (scrape_assembler): that stale-metric
+// bug cannot be written. A mutator whose call changes nothing returns
+// before edit(), so that the cache is not rebuilt for nothing.
+template <class T>
+class versioned {
+ public:
+  explicit versioned(std::uint64_t& generation) noexcept : generation_(&generation) {}
+  [[nodiscard]] const T& operator*() const noexcept { return value_; }
+  [[nodiscard]] const T* operator->() const noexcept { return &value_; }
+  [[nodiscard]] T& edit() noexcept {
+    ++*generation_;
+    return value_;
+  }
+
+ private:
+  std::uint64_t* generation_;
+  T value_{};
+};
+
+// One upstream's metrics. The public fields are read per scrape (the live
+// part); everything else is in the stable part, changed through the methods.
 class upstream_metrics {
  public:
-  upstream_metrics(std::string n, std::uint64_t& generation) : name(std::move(n)), generation_(generation) {}
+  upstream_metrics(std::string n, std::uint64_t& generation) : name(std::move(n)), stable_(generation) {}
 
   const std::string name;
   std::optional<wall_clock::time_point> snapshot_fetched_at;  // of the snapshot being kept
@@ -67,30 +89,32 @@ class upstream_metrics {
   void set_snapshot_served(bool served);
 
   [[nodiscard]] const std::map<std::string, std::uint64_t, std::less<>>& requests_by_code() const {
-    return requests_by_code_;
+    return stable_->requests_by_code;
   }
-  [[nodiscard]] const histogram& request_duration() const { return request_duration_; }
-  [[nodiscard]] std::uint64_t parse_errors() const { return parse_errors_; }
-  [[nodiscard]] std::uint64_t schema_changes() const { return schema_changes_; }
-  [[nodiscard]] std::uint64_t api_key_reloads() const { return api_key_reloads_; }
+  [[nodiscard]] const histogram& request_duration() const { return stable_->request_duration; }
+  [[nodiscard]] std::uint64_t parse_errors() const { return stable_->parse_errors; }
+  [[nodiscard]] std::uint64_t schema_changes() const { return stable_->schema_changes; }
+  [[nodiscard]] std::uint64_t api_key_reloads() const { return stable_->api_key_reloads; }
   [[nodiscard]] const std::map<std::string, std::uint64_t, std::less<>>& normalizations() const {
-    return normalizations_;
+    return stable_->normalizations;
   }
-  [[nodiscard]] bool up() const { return up_; }
-  [[nodiscard]] std::optional<wall_clock::time_point> last_success() const { return last_success_; }
-  [[nodiscard]] bool snapshot_served() const { return snapshot_served_; }
+  [[nodiscard]] bool up() const { return stable_->up; }
+  [[nodiscard]] std::optional<wall_clock::time_point> last_success() const { return stable_->last_success; }
+  [[nodiscard]] bool snapshot_served() const { return stable_->snapshot_served; }
 
  private:
-  std::uint64_t& generation_;
-  std::map<std::string, std::uint64_t, std::less<>> requests_by_code_;
-  histogram request_duration_;
-  std::uint64_t parse_errors_ = 0;
-  std::uint64_t schema_changes_ = 0;
-  std::uint64_t api_key_reloads_ = 0;
-  std::map<std::string, std::uint64_t, std::less<>> normalizations_;  // by kind
-  bool up_ = false;
-  std::optional<wall_clock::time_point> last_success_;
-  bool snapshot_served_ = false;
+  struct stable_values {
+    std::map<std::string, std::uint64_t, std::less<>> requests_by_code;
+    histogram request_duration;
+    std::uint64_t parse_errors = 0;
+    std::uint64_t schema_changes = 0;
+    std::uint64_t api_key_reloads = 0;
+    std::map<std::string, std::uint64_t, std::less<>> normalizations;  // by kind
+    bool up = false;
+    std::optional<wall_clock::time_point> last_success;
+    bool snapshot_served = false;
+  };
+  versioned<stable_values> stable_;
 };
 
 class registry {
@@ -107,7 +131,7 @@ class registry {
   // Drops upstreams no longer configured (after a reload).
   void retain_upstreams(const std::vector<std::string>& names);
   [[nodiscard]] const std::vector<std::unique_ptr<upstream_metrics>>& upstreams() const {
-    return upstreams_;
+    return *upstreams_;
   }
 
   void count_scrape(unsigned status);
@@ -121,23 +145,27 @@ class registry {
 
   // Appends the self-metrics in text 0.0.4 or OpenMetrics form (the latter
   // without `# EOF`): render_stable() then render_live().
-  void render(std::string& out, bool openmetrics, wall_clock::time_point now);
+  void render(std::string& out, exposition::format f, wall_clock::time_point now);
 
   // The self-metrics in two parts, so that a scrape renders only what can
   // differ from the last one. Stable: families that change on events (a
   // poll, a reload), with stable_generation() changing whenever this output
   // would. Live: what depends on the time or on the scrapes themselves
   // (ages, remaining budget, scrape and connection counts, process_*).
-  void render_stable(std::string& out, bool openmetrics) const;
-  void render_live(std::string& out, bool openmetrics, wall_clock::time_point now);
+  void render_stable(std::string& out, exposition::format f) const;
+  void render_live(std::string& out, exposition::format f, wall_clock::time_point now);
   [[nodiscard]] std::uint64_t stable_generation() const noexcept { return generation_; }
 
  private:
+  struct reload_values {
+    bool ok = true;
+    wall_clock::time_point at;
+  };
+  // Declared first: the versioned members below point at it.
   std::uint64_t generation_ = 0;
-  std::vector<std::unique_ptr<upstream_metrics>> upstreams_;
+  versioned<std::vector<std::unique_ptr<upstream_metrics>>> upstreams_{generation_};
+  versioned<reload_values> reload_{generation_};
   std::map<unsigned, std::uint64_t> scrapes_;
-  bool reload_ok_ = true;
-  wall_clock::time_point reload_at_;
   std::uint64_t connections_refused_ = 0;
   std::uint64_t open_connections_ = 0;
   // Two 30 s buckets of the loop lag's maximum, the current one starting at lag_bucket_start_.

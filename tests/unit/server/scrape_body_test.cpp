@@ -54,7 +54,7 @@ TEST_F(ScrapeBody, PlainIsTheViewThenAllSelfMetrics) {
     scrape_body b;
     assembler.assemble(view, format, false, t0 + 5s, b);
     std::string self;
-    metrics.render(self, om, t0 + 5s);
+    metrics.render(self, format, t0 + 5s);
     EXPECT_EQ(joined(b),
               (om ? view->openmetrics.plain : view->text.plain) + self + (om ? "# EOF\n" : ""));
     EXPECT_EQ(b.size(), joined(b).size());

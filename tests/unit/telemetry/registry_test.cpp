@@ -15,6 +15,8 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+constexpr auto text = exposition::format::text;
+constexpr auto openmetrics = exposition::format::openmetrics;
 const wall_clock::time_point t0 = wall_clock::time_point(std::chrono::seconds(1795608000));
 
 TEST(Registry, RendersEveryContractNameWithUpstreamLabels) {
@@ -28,7 +30,7 @@ TEST(Registry, RendersEveryContractNameWithUpstreamLabels) {
   u.rate_limit_remaining = [](wall_clock::time_point) { return 4u; };
   r.count_scrape(200);
   std::string out;
-  r.render(out, false, t0 + 35s);
+  r.render(out, text, t0 + 35s);
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_requests_total{upstream=\"org-a\",code=\"200\"} 2\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_requests_total{upstream=\"org-a\",code=\"timeout\"} 1\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_up{upstream=\"org-a\"} 1\n"));
@@ -57,7 +59,7 @@ TEST(Registry, NormalizationsAreCountedByKindAndFirstOfAKindIsSaid) {
   EXPECT_FALSE(u.count_normalizations("family_merged", 3));
   EXPECT_TRUE(u.count_normalizations("duplicate_help", 1));
   std::string out;
-  r.render(out, false, t0);
+  r.render(out, text, t0);
   EXPECT_THAT(out, HasSubstr("# TYPE cerebras_proxy_upstream_normalizations_total counter\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_normalizations_total{upstream=\"org-a\",kind=\"family_merged\"} 5\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_normalizations_total{upstream=\"org-a\",kind=\"duplicate_help\"} 1\n"));
@@ -67,7 +69,7 @@ TEST(Registry, OpenMetricsNamesCounterFamiliesWithoutTotal) {
   registry r(t0);
   r.upstream("a").count_request("503", 0.1);
   std::string out;
-  r.render(out, true, t0);
+  r.render(out, openmetrics, t0);
   EXPECT_THAT(out, HasSubstr("# TYPE cerebras_proxy_upstream_requests counter\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_requests_total{upstream=\"a\",code=\"503\"} 1\n"));
   EXPECT_THAT(out, HasSubstr("# TYPE process_cpu_seconds counter\n"));
@@ -79,12 +81,12 @@ TEST(Registry, AbsentSnapshotHasNoAgeAndRetainDropsUpstreams) {
   r.upstream("a");
   r.upstream("b").snapshot_fetched_at = t0;
   std::string out;
-  r.render(out, false, t0 + 1s);
+  r.render(out, text, t0 + 1s);
   EXPECT_THAT(out, Not(HasSubstr("cerebras_proxy_snapshot_age_seconds{upstream=\"a\"}")));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_snapshot_age_seconds{upstream=\"b\"} 1\n"));
   r.retain_upstreams({"b"});
   out.clear();
-  r.render(out, false, t0 + 1s);
+  r.render(out, text, t0 + 1s);
   EXPECT_THAT(out, Not(HasSubstr("upstream=\"a\"")));
   EXPECT_EQ(r.find_upstream("a"), nullptr);
 }
@@ -93,14 +95,14 @@ TEST(Registry, ReloadFailureIsVisibleAndKeepsLastSuccessTime) {
   registry r(t0);
   r.set_reload_result(false, t0 + 10s);
   std::string out;
-  r.render(out, false, t0 + 10s);
+  r.render(out, text, t0 + 10s);
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_config_last_reload_successful 0\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_config_last_reload_success_timestamp_seconds 1795608000\n"));
 }
 
-std::string stable_text(const registry& r, bool om = false) {
+std::string stable_text(const registry& r, exposition::format f = text) {
   std::string out;
-  r.render_stable(out, om);
+  r.render_stable(out, f);
   return out;
 }
 
@@ -109,11 +111,11 @@ TEST(Registry, RenderIsTheStablePartThenTheLivePart) {
   auto& u = r.upstream("a");
   u.count_request("200", 0.2);
   u.snapshot_fetched_at = t0;
-  for (bool om : {false, true}) {
+  for (auto f : {text, openmetrics}) {
     std::string whole, parts;
-    r.render(whole, om, t0 + 3s);
-    r.render_stable(parts, om);
-    r.render_live(parts, om, t0 + 3s);
+    r.render(whole, f, t0 + 3s);
+    r.render_stable(parts, f);
+    r.render_live(parts, f, t0 + 3s);
     // process_* are sampled once a second, so both calls see the same values.
     EXPECT_EQ(whole, parts);
   }
@@ -143,6 +145,9 @@ TEST(Registry, StableGenerationMovesExactlyWhenTheStablePartChanges) {
       {"not served", [&] { a.set_snapshot_served(false); }},
       {"parse error", [&] { a.count_parse_error(); }},
       {"schema change", [&] { a.count_schema_change(); }},
+      {"normalization", [&] { (void)a.count_normalizations("family_merged", 1); }},
+      {"same normalization", [&] { (void)a.count_normalizations("family_merged", 2); }},
+      {"api key reload", [&] { a.count_api_key_reload(); }},
       {"reload failed", [&] { r.set_reload_result(false, t0 + 70s); }},
       {"reload ok", [&] { r.set_reload_result(true, t0 + 80s); }},
       {"new upstream", [&] { r.upstream("b"); }},
@@ -157,8 +162,9 @@ TEST(Registry, StableGenerationMovesExactlyWhenTheStablePartChanges) {
   for (const auto& [what, step] : steps) {
     const auto before_gen = r.stable_generation();
     const auto before = stable_text(r);
+    const auto before_om = stable_text(r, openmetrics);
     step();
-    const bool changed = stable_text(r) != before;
+    const bool changed = stable_text(r) != before || stable_text(r, openmetrics) != before_om;
     EXPECT_EQ(r.stable_generation() != before_gen, changed) << what << ": the stable text "
                                                            << (changed ? "changed" : "did not change");
   }
