@@ -1,7 +1,6 @@
 #include "cmp/server/http_server.hpp"
 
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -33,6 +32,7 @@
 #include "cmp/asio.hpp"
 #include "cmp/config/config.hpp"
 #include "cmp/server/scrape_body.hpp"
+#include "cmp/server/web_security.hpp"
 
 namespace cmp::server {
 
@@ -153,34 +153,10 @@ struct http_server::impl {
   std::shared_ptr<asio::ssl::context> tls;
   std::vector<std::string> allowed_sans;  // web config client_allowed_sans; empty: any
 
-  // exporter-toolkit's client_allowed_sans: the verified client certificate
-  // must name one of these (DNS, IP, e-mail or URI SAN, exact match).
   bool client_allowed(SSL* ssl) const {
     if (allowed_sans.empty()) return true;
     X509* cert = SSL_get1_peer_certificate(ssl);
-    if (!cert) return false;
-    bool ok = false;
-    auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-    for (int i = 0; names && !ok && i < sk_GENERAL_NAME_num(names); ++i) {
-      const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
-      std::string value;
-      if (n->type == GEN_DNS || n->type == GEN_EMAIL || n->type == GEN_URI) {
-        const ASN1_IA5STRING* str = n->d.ia5;
-        value.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(str)), ASN1_STRING_length(str));
-      } else if (n->type == GEN_IPADD) {
-        const auto* ip = n->d.iPAddress;
-        const auto* bytes = ASN1_STRING_get0_data(ip);
-        if (ASN1_STRING_length(ip) == 4) {
-          value = asio::ip::address_v4({bytes[0], bytes[1], bytes[2], bytes[3]}).to_string();
-        } else if (ASN1_STRING_length(ip) == 16) {
-          asio::ip::address_v6::bytes_type b{};
-          std::copy(bytes, bytes + 16, b.begin());
-          value = asio::ip::address_v6(b).to_string();
-        }
-      }
-      ok = !value.empty() && std::find(allowed_sans.begin(), allowed_sans.end(), value) != allowed_sans.end();
-    }
-    GENERAL_NAMES_free(names);
+    const bool ok = server::client_allowed(cert, allowed_sans);
     X509_free(cert);
     return ok;
   }

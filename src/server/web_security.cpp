@@ -6,7 +6,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/core/detail/base64.hpp>
+
+#include <algorithm>
 
 #include <cstring>
 #include <stdexcept>
@@ -30,6 +33,17 @@ std::string sha256(std::string_view a, std::string_view b) {
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
+std::string ip_text(const ASN1_OCTET_STRING* ip) {
+  const auto* bytes = ASN1_STRING_get0_data(ip);
+  if (ASN1_STRING_length(ip) == 4) return asio::ip::address_v4({bytes[0], bytes[1], bytes[2], bytes[3]}).to_string();
+  if (ASN1_STRING_length(ip) == 16) {
+    asio::ip::address_v6::bytes_type b{};
+    std::copy(bytes, bytes + 16, b.begin());
+    return asio::ip::address_v6(b).to_string();
+  }
+  return {};
+}
+
 int verify_mode(config::client_auth a) {
   switch (a) {
     case config::client_auth::no_client_cert: return SSL_VERIFY_NONE;
@@ -46,6 +60,34 @@ int verify_mode(config::client_auth a) {
 int accept_any(int, X509_STORE_CTX*) { return 1; }
 
 }  // namespace
+
+std::vector<std::string> certificate_sans(const X509* cert) {
+  std::vector<std::string> out;
+  if (!cert) return out;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    std::string value;
+    if (n->type == GEN_DNS || n->type == GEN_EMAIL || n->type == GEN_URI) {
+      const ASN1_IA5STRING* str = n->d.ia5;
+      value.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(str)),
+                   static_cast<std::size_t>(ASN1_STRING_length(str)));
+    } else if (n->type == GEN_IPADD) {
+      value = ip_text(n->d.iPAddress);
+    }
+    if (!value.empty()) out.push_back(std::move(value));
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
+
+bool client_allowed(const X509* cert, const std::vector<std::string>& allowed) {
+  if (allowed.empty()) return true;
+  const auto sans = certificate_sans(cert);
+  return std::any_of(sans.begin(), sans.end(), [&](const std::string& san) {
+    return std::find(allowed.begin(), allowed.end(), san) != allowed.end();
+  });
+}
 
 std::shared_ptr<asio::ssl::context> make_server_tls(const config::tls_server_config& tls) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);

@@ -10,6 +10,9 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
+
+#include <openssl/types.h>
 
 #include "cmp/config/web_config.hpp"
 
@@ -18,6 +21,16 @@ namespace cmp::server {
 // Throws std::runtime_error naming the file when cert, key or CA cannot be loaded.
 [[nodiscard]] std::shared_ptr<boost::asio::ssl::context> make_server_tls(
     const config::tls_server_config& tls);
+
+// The subject alternative names of `cert` that exporter-toolkit's
+// client_allowed_sans compares: DNS names, e-mail addresses and URIs as
+// written, IP addresses in their usual text form (`10.0.0.7`, `::1`).
+[[nodiscard]] std::vector<std::string> certificate_sans(const X509* cert);
+
+// client_allowed_sans: true when `allowed` is empty, or when the (already
+// verified) client certificate has one of those SANs, exact match. A
+// connection without a certificate has none.
+[[nodiscard]] bool client_allowed(const X509* cert, const std::vector<std::string>& allowed);
 
 // Checks `Authorization: Basic ...` headers. bcrypt is deliberately slow
 // (tens of ms per check), so successful checks are remembered by a SHA-256
