@@ -136,11 +136,7 @@ class daemon {
     server::handler_context ctx;
     ctx.view = [this] { return store_.view(); };
     ctx.view_catching_up = [this] { return store_.catching_up(); };
-    ctx.upstreams = [this](wall_clock::time_point now) {
-      std::vector<server::upstream_status> out;
-      for (const auto& p : pollers_) out.push_back(p->status(now));
-      return out;
-    };
+    ctx.upstreams = [this](wall_clock::time_point now) { return store_.statuses(now); };
     ctx.reload = [this] { return reload(); };
     ctx.lifecycle_enabled = overrides_.enable_lifecycle;
     ctx.response_headers = response_headers_;
@@ -329,9 +325,7 @@ class daemon {
         }
       } else {
         const auto now = wall_clock::now();
-        store_.refresh(now);
-        for (const auto& u : config_.upstreams)
-          metrics_.upstream(u.name).set_snapshot_served(store_.is_fresh(u.name, now));
+        store_.refresh(now);  // a snapshot gone stale: re-render, and note_served() follows
         if (watchdog_enabled()) sd_notify(0, "WATCHDOG=1");
         release_memory();
       }
@@ -366,8 +360,20 @@ class daemon {
           snapshot::snapshot_store::render(job));
       asio::post(ioc_, [this, result] {
         if (store_.finish_render(std::move(*result))) schedule_render();
+        note_served();
       });
     });
+  }
+
+  // The one writer of cerebras_proxy_snapshot_served: whether the installed
+  // view has the upstream's series, so that the metric and the body of the
+  // same scrape agree (a fresh snapshot waits for its render, ~100 ms).
+  void note_served() {
+    const auto view = store_.view();
+    for (const auto& u : config_.upstreams) {
+      const bool served = std::find(view->served.begin(), view->served.end(), u.name) != view->served.end();
+      metrics_.upstream(u.name).set_snapshot_served(served);
+    }
   }
 
   // How late the I/O thread runs a timer due every 100 ms: the time any

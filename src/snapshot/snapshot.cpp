@@ -372,11 +372,13 @@ void snapshot_store::configure(
     wall_clock::time_point now) {
   std::vector<entry> next;
   for (const auto& [name, staleness] : upstreams) {
-    entry e{name, staleness, nullptr, nullptr};
+    entry e{name, staleness, nullptr, nullptr, {}};
+    e.status.name = name;
     for (auto& old : entries_) {
       if (old.name == name) {
         e.current = old.current;
         e.rendered = old.rendered;
+        e.status = old.status;
       }
     }
     next.push_back(std::move(e));
@@ -492,6 +494,28 @@ bool snapshot_store::is_fresh(const std::string& upstream, wall_clock::time_poin
   for (const auto& e : entries_)
     if (e.name == upstream) return e.current && now < e.current->fetched_at + e.max_staleness;
   return false;
+}
+
+void snapshot_store::set_status(upstream_status status) {
+  for (auto& e : entries_) {
+    if (e.name == status.name) {
+      e.status = std::move(status);
+      return;
+    }
+  }
+}
+
+std::vector<upstream_status> snapshot_store::statuses(wall_clock::time_point now) const {
+  std::vector<upstream_status> out;
+  out.reserve(entries_.size());
+  for (const auto& e : entries_) {
+    auto& s = out.emplace_back(e.status);
+    s.snapshot_fetched_at.reset();
+    if (e.current) s.snapshot_fetched_at = e.current->fetched_at;
+    s.max_staleness = e.max_staleness;
+    if (s.budget_left_at) s.budget_left = s.budget_left_at(now);
+  }
+  return out;
 }
 
 std::chrono::milliseconds snapshot_store::max_staleness(const std::string& upstream) const {

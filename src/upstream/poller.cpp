@@ -145,6 +145,7 @@ void poller::restore(wall_clock::time_point now) {
   }
   if (auto current = ctx_.store.latest(cfg_.name)) restored_window = current->window_end;
   planner_.start(now, restored_window);
+  publish_status();
 }
 
 bool poller::publish(const std::string& body, std::string_view content_type,
@@ -209,7 +210,6 @@ bool poller::publish(const std::string& body, std::string_view content_type,
 
   metrics_.snapshot_fetched_at = fetched_at;
   ctx_.store.publish(std::move(snap), wall_clock::now());
-  metrics_.set_snapshot_served(ctx_.store.is_fresh(cfg_.name, wall_clock::now()));
   return true;
 }
 
@@ -279,21 +279,20 @@ asio::awaitable<void> poller::run() {
       metrics_.set_up(false, now);
     }
     planner_.on_result(now, outcome, ctx_.jitter());
+    publish_status();
   }
 }
 
-snapshot::upstream_status poller::status(wall_clock::time_point now) const {
+void poller::publish_status() {
   snapshot::upstream_status s;
   s.name = cfg_.name;
   s.url = cfg_.url;
   s.up = metrics_.up();
   s.last_success = metrics_.last_success();
-  if (auto snap = ctx_.store.latest(cfg_.name)) s.snapshot_fetched_at = snap->fetched_at;
-  s.max_staleness = cfg_.max_staleness;
-  s.budget_left = ledger_->remaining(now);
   s.budget_limit = ledger_->limit();
+  s.budget_left_at = [l = ledger_](wall_clock::time_point now) { return l->remaining(now); };
   s.last_error = last_error_;
-  return s;
+  ctx_.store.set_status(std::move(s));
 }
 
 }  // namespace cmp::upstream

@@ -20,6 +20,7 @@
 
 #include "cmp/exposition/model.hpp"
 #include "cmp/snapshot/gzip.hpp"
+#include "cmp/snapshot/upstream_status.hpp"
 
 namespace cmp::snapshot {
 
@@ -185,12 +186,21 @@ class snapshot_store {
   [[nodiscard]] bool is_fresh(const std::string& upstream, wall_clock::time_point now) const;
   [[nodiscard]] std::chrono::milliseconds max_staleness(const std::string& upstream) const;
 
+  // The status of a configured upstream, written by its poller after every
+  // attempt; ignored for a name not configured. statuses() lists every
+  // configured upstream in config order (a name without a status yet shows
+  // just its name), with the budget left at `now` and the fetch time of the
+  // snapshot kept.
+  void set_status(upstream_status status);
+  [[nodiscard]] std::vector<upstream_status> statuses(wall_clock::time_point now) const;
+
  private:
   struct entry {
     std::string name;
     std::chrono::milliseconds max_staleness;
     std::shared_ptr<const snapshot> current;
     std::shared_ptr<const upstream_render> rendered;  // of `current`, once rendered
+    upstream_status status;
   };
   void mark_dirty(wall_clock::time_point now);
 

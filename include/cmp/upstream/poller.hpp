@@ -28,7 +28,6 @@
 
 #include "cmp/config/config.hpp"
 #include "cmp/snapshot/snapshot.hpp"
-#include "cmp/snapshot/upstream_status.hpp"
 #include "cmp/telemetry/registry.hpp"
 #include "cmp/upstream/api_key_watch.hpp"
 #include "cmp/upstream/budget_ledger.hpp"
@@ -63,7 +62,6 @@ class poller {
   // loop ends now instead of at the request's deadline (process exit).
   void abort();
 
-  [[nodiscard]] snapshot::upstream_status status(std::chrono::system_clock::time_point now) const;
   [[nodiscard]] const config::upstream& settings() const noexcept { return cfg_; }
   [[nodiscard]] const std::shared_ptr<budget_ledger>& ledger() const noexcept { return ledger_; }
 
@@ -77,6 +75,8 @@ class poller {
                std::chrono::system_clock::time_point fetched_at,
                std::chrono::system_clock::time_point window_end, bool restored);
   void report(const std::string& kind, const std::string& message, bool is_error);
+  // What the status page shows of this upstream, into the store (the server reads it there).
+  void publish_status();
   // Re-reads a changed (or, after a 401, any) api_key_file and puts a new
   // key to use; logs and counts what happened, never the key.
   api_key_watch::event refresh_key(api_key_watch::cause why);
