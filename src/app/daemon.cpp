@@ -69,6 +69,16 @@ class daemon {
     sink_->set_formatter(make_formatter(config_.log.format));
     apply_log_level();
   }
+  daemon(const daemon&) = delete;
+  daemon& operator=(const daemon&) = delete;
+  ~daemon() {
+    // Normally done by run() already; here for an early return or an
+    // exception: no write may be cut short, and no pool thread may outlive
+    // what it uses.
+    poll_pool_.join();
+    file_pool_.join();
+    render_pool_.join();
+  }
 
   int run() {
     raise_fd_limit();
@@ -116,8 +126,17 @@ class daemon {
     render_timer_.cancel();
     lag_timer_.cancel();
     signals_.cancel();
+    view_installed_.cancel();
     ioc_.restart();
     ioc_.run_for(300ms);  // normally returns at once; bounded for the 5 s promise
+    // A poll's preparation in flight uses its suspended coroutine's frame,
+    // and the state writes must reach the disk (a ledger entry, a snapshot
+    // the next start restores): wait for both, then let the coroutines that
+    // awaited them see `stopping` and end, while everything they use lives.
+    poll_pool_.join();
+    file_pool_.join();
+    ioc_.restart();
+    ioc_.poll();
     // A render in flight only reads its job's immutable snapshots; its
     // result, posted to ioc_, is dropped unrun.
     render_pool_.join();
@@ -136,6 +155,7 @@ class daemon {
     server::handler_context ctx;
     ctx.view = [this] { return store_.view(); };
     ctx.view_catching_up = [this] { return store_.catching_up(); };
+    ctx.view_installed = &view_installed_;
     ctx.upstreams = [this](wall_clock::time_point now) { return store_.statuses(now); };
     ctx.reload = [this] { return reload(); };
     ctx.lifecycle_enabled = overrides_.enable_lifecycle;
@@ -185,8 +205,10 @@ class daemon {
           if (ledger) fresh->restore(ledger->history(), wall_clock::now());
           ledger = fresh;
         }
+        auto& files = state_writers_[u.url];
+        if (!files) files = std::make_shared<upstream::state_writer>(file_pool_.get_executor());
         upstream::poller_context pc{ioc_, store_, metrics_, poll_log_, [this] { return jitter_(rng_); },
-                                    c.state_dir, c.source};
+                                    c.state_dir, c.source, poll_pool_.get_executor(), files};
         out.push_back(std::make_shared<upstream::poller>(pc, u, std::move(key), tls, ledger));
       } catch (const config::config_error& e) {
         for (const auto& p : e.problems()) problems.push_back(p);
@@ -247,6 +269,13 @@ class daemon {
         return std::none_of(config_.upstreams.begin(), config_.upstreams.end(),
                             [&](const auto& u) { return u.url == kv.first; });
       });
+      // A retired poller still writing holds its writer; re-adding the
+      // organization later cannot overtake a write that has already finished.
+      std::erase_if(state_writers_, [&](const auto& kv) {
+        return kv.second->pending() == 0 &&
+               std::none_of(config_.upstreams.begin(), config_.upstreams.end(),
+                            [&](const auto& u) { return u.url == kv.first; });
+      });
       metrics_.set_reload_result(true, wall_clock::now());
       log_->info("configuration reloaded: {} upstream(s)", pollers_.size());
       return {};
@@ -304,6 +333,7 @@ class daemon {
     log_->info("shutting down");
     sd_notify(0, "STOPPING=1");
     server_->stop();
+    view_installed_.cancel();  // scrapes waiting for a render see `stopping` now
     for (auto& p : pollers_) p->stop();
     signals_.cancel();
     shutdown_started_ = std::chrono::steady_clock::now();
@@ -361,6 +391,7 @@ class daemon {
       asio::post(ioc_, [this, result] {
         if (store_.finish_render(std::move(*result))) schedule_render();
         note_served();
+        view_installed_.cancel();  // wakes the scrapes waiting while catching up
       });
     });
   }
@@ -399,6 +430,17 @@ class daemon {
     return enabled;
   }
 
+  // Off the I/O thread too, joined by ~daemon() before any member dies, and
+  // declared first so that they outlive the strands and executors of theirs
+  // that pollers and writers hold:
+  // - each poll's CPU work (parse, transforms, its snapshot's text). Its own
+  //   thread rather than the render thread: at N=300 a render takes
+  //   hundreds of ms and would hold every poll of the burst behind it, and
+  //   with the render thread both cores of a small machine are used.
+  // - the state files' writes (an fsync waits on the disk, not the CPU: two
+  //   threads; each organization's writes are ordered by its writer's strand).
+  asio::thread_pool poll_pool_{1};
+  asio::thread_pool file_pool_{2};
   overrides overrides_;
   config::config config_;
   spdlog::sink_ptr sink_;
@@ -424,6 +466,10 @@ class daemon {
   bool render_timer_armed_ = false;
   asio::steady_timer lag_timer_;
   std::chrono::steady_clock::time_point lag_due_{};
+  // Never expires: cancelled whenever a render is installed (and at
+  // shutdown), which wakes every scrape waiting on it (handler_context).
+  asio::steady_timer view_installed_{ioc_, std::chrono::steady_clock::time_point::max()};
+  std::map<std::string, std::shared_ptr<upstream::state_writer>> state_writers_;  // by URL
   // Merge, render and gzip run here, off the I/O thread. Declared last: it
   // is joined (at the latest by its destructor) before anything it posts to
   // or reads dies.

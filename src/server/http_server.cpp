@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -350,11 +351,15 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
         // An upstream's first series are being rendered (off this thread):
         // answer with them rather than with an `up` upstream and no series.
         // Bounded: a scrape is never held for long by a slow render.
-        const auto deadline = std::chrono::steady_clock::now() + 1s;
-        asio::steady_timer timer(ioc);
-        while (ctx.view_catching_up() && !stopping && std::chrono::steady_clock::now() < deadline) {
-          timer.expires_after(5ms);
-          co_await timer.async_wait(nothrow);
+        // Woken when a view is installed, instead of looking every few ms.
+        asio::steady_timer timer(ioc, std::chrono::steady_clock::now() + 1s);
+        while (ctx.view_catching_up() && !stopping && std::chrono::steady_clock::now() < timer.expiry()) {
+          if (!ctx.view_installed) {
+            co_await timer.async_wait(nothrow);
+            break;
+          }
+          using namespace asio::experimental::awaitable_operators;
+          co_await (ctx.view_installed->async_wait(nothrow) || timer.async_wait(nothrow));
         }
       }
       auto view = pick();

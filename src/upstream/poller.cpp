@@ -10,21 +10,13 @@
 #include "cmp/asio.hpp"
 #include "cmp/exposition/parser.hpp"
 #include "cmp/upstream/ingest.hpp"
+#include "cmp/upstream/offload.hpp"
 #include "cmp/upstream/outcome.hpp"
 
 namespace cmp::upstream {
 
 using wall_clock = std::chrono::system_clock;
 using namespace std::chrono_literals;
-
-namespace {
-
-std::chrono::steady_clock::duration until(wall_clock::time_point target, wall_clock::time_point now) {
-  // Re-decide at least every 30 s, so a wall-clock step is noticed.
-  return std::clamp<std::chrono::steady_clock::duration>(target - now, 0ms, 30s);
-}
-
-}  // namespace
 
 poller::poller(poller_context ctx, config::upstream cfg, config::secret api_key,
                std::shared_ptr<asio::ssl::context> tls, std::shared_ptr<budget_ledger> ledger)
@@ -39,6 +31,7 @@ poller::poller(poller_context ctx, config::upstream cfg, config::secret api_key,
                                     cfg_.replicas.count, cfg_.replicas.index}),
       metrics_(ctx_.metrics.upstream(cfg_.name)),
       timer_(ctx_.ioc) {
+  if (!ctx_.files) ctx_.files = std::make_shared<state_writer>();  // inline
   auto parsed = boost::urls::parse_uri(cfg_.url);
   if (!parsed) throw std::invalid_argument("upstream " + cfg_.name + ": bad url");
   request_.url = *parsed;
@@ -75,7 +68,7 @@ api_key_watch::event poller::refresh_key(api_key_watch::cause why) {
 }
 
 void poller::start(const std::shared_ptr<poller>& self) {
-  self->restore(wall_clock::now());
+  self->restore(self->now());
   asio::co_spawn(self->ctx_.ioc, self->run(), [self](std::exception_ptr e) {
     if (!e) return;
     try {
@@ -102,6 +95,9 @@ void poller::abort() {
 void poller::restore(wall_clock::time_point now) {
   std::optional<wall_clock::time_point> restored_window;
   if (state_.enabled()) {
+    // After a reload, the retired poller of this organization may still be
+    // writing its files: read what it wrote (blocks the loop only then).
+    ctx_.files->wait_idle();
     try {
       if (auto sent = state_.load_ledger()) {
         // Merge with what this process already knows (a reload shares the ledger).
@@ -130,7 +126,10 @@ void poller::restore(wall_clock::time_point now) {
     try {
       if (auto snap = state_.load_snapshot()) {
         if (ctx_.store.latest(cfg_.name) == nullptr) {
-          if (publish(snap->body, {}, snap->fetched_at, snap->window_end, true)) {
+          // Inline, before the loop serves anything: the restored snapshot
+          // is published at once, as before.
+          const poll_body in{snap->body, snap->content_type, snap->fetched_at, snap->window_end, true};
+          if (publish(prepare_snapshot(in, cfg_, schema_, derived_), true)) {
             restored_window = snap->window_end;
             ctx_.log->info("upstream={} restored snapshot fetched {}s ago", cfg_.name,
                            std::chrono::duration_cast<std::chrono::seconds>(now - snap->fetched_at).count());
@@ -148,27 +147,18 @@ void poller::restore(wall_clock::time_point now) {
   publish_status();
 }
 
-bool poller::publish(const std::string& body, std::string_view content_type,
-                     wall_clock::time_point fetched_at, wall_clock::time_point window_end,
-                     bool restored) {
-  auto parsed = ingest(body, content_type, cfg_);
-  if (!parsed && restored) {
-    // The state file keeps the body, not its Content-Type: an OpenMetrics
-    // body does not parse as text.
-    if (auto om = ingest(body, "application/openmetrics-text", cfg_)) parsed = std::move(om);
-  }
-  if (!parsed) {
+bool poller::publish(prepared_snapshot prepared, bool restored) {
+  if (!prepared.snap) {
     if (!restored) {
       metrics_.count_parse_error();
-      report("parse", "invalid exposition text from upstream: " + parsed.error().message(), true);
+      report("parse", std::string("invalid exposition text from upstream: ").append(prepared.error), true);
     } else {
-      ctx_.log->warn("upstream={} stored snapshot is not valid exposition text: {}", cfg_.name,
-                     parsed.error().message());
+      ctx_.log->warn("upstream={} stored snapshot is not valid exposition text: {}", cfg_.name, prepared.error);
     }
     return false;
   }
   if (!restored) {
-    for (const auto& n : parsed->normalizations) {
+    for (const auto& n : prepared.normalizations) {
       if (metrics_.count_normalizations(n.kind, n.count)) {
         ctx_.log->warn("upstream={} body repaired ({}, first at line {}): Prometheus accepts this "
                        "shape; counted in cerebras_proxy_upstream_normalizations_total, logged once",
@@ -176,40 +166,15 @@ bool poller::publish(const std::string& body, std::string_view content_type,
       }
     }
   }
-  auto families = std::move(parsed->families);
-  auto schema = schema_of(families);
-  if (schema_ && *schema_ != schema && !restored) {
+  if (prepared.schema_changed && !restored) {
     metrics_.count_schema_change();
     ctx_.log->info("upstream={} metric families or label names changed ({} -> {} names)", cfg_.name,
-                   schema_->size(), schema.size());
+                   schema_ ? schema_->size() : 0, prepared.schema.size());
   }
-  schema_ = std::move(schema);
+  schema_ = std::move(prepared.schema);
 
-  const auto window_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(window_end.time_since_epoch()).count();
-  if (cfg_.derived_counters) {
-    if (!derived_) derived_.emplace();
-    if (!restored && derived_->add_window(families, window_ms)) {
-      try {
-        state_.save_counters(derived_->serialize());
-      } catch (const std::exception& e) {
-        ctx_.log->warn("upstream={} cannot persist the derived counters: {}", cfg_.name, e.what());
-      }
-    }
-    auto counters = derived_->families();
-    families.insert(families.end(), std::make_move_iterator(counters.begin()),
-                    std::make_move_iterator(counters.end()));
-  }
-  apply_timestamps(families, cfg_.timestamps, window_ms);
-  auto snap = std::make_shared<snapshot::snapshot>();
-  snap->upstream = cfg_.name;
-  snap->text = snapshot::series_text(families, &snap->series);
-  snap->fetched_at = fetched_at;
-  snap->window_end = window_end;
-  exposition::family_list().swap(families);  // before the render below needs its own
-
-  metrics_.snapshot_fetched_at = fetched_at;
-  ctx_.store.publish(std::move(snap), wall_clock::now());
+  metrics_.snapshot_fetched_at = prepared.snap->fetched_at;
+  ctx_.store.publish(std::move(prepared.snap), now());
   return true;
 }
 
@@ -229,26 +194,37 @@ void poller::report(const std::string& kind, const std::string& message, bool is
 
 asio::awaitable<void> poller::run() {
   while (!stopping_) {
-    auto now = wall_clock::now();
+    auto now = this->now();
     const auto d = planner_.decide(now, ledger_->next_allowed(now));
     if (!d.fetch_now) {
-      timer_.expires_after(until(d.wait_until, now));
+      timer_.expires_after(d.sleep_from(now));
       co_await timer_.async_wait(nothrow);
       continue;
     }
     if (!ledger_->try_acquire(now)) continue;  // cannot happen: decide() honoured the ledger
-    try {
-      state_.save_ledger(ledger_->history());
-    } catch (const std::exception& e) {
-      // Without a durable ledger a crash loop could overspend: say so loudly,
-      // but keep polling within the in-memory budget.
-      ctx_.log->error("upstream={} cannot persist the budget ledger: {}", cfg_.name, e.what());
+    if (state_.enabled()) {
+      // The budget promise: the ledger is durable before the request leaves.
+      // Written off the I/O thread (an fsync), awaited here without blocking
+      // the loop. Without a durable ledger a crash loop could overspend: say
+      // so loudly, but keep polling within the in-memory budget.
+      // Named, not a temporary in the co_await expression: GCC 12 destroys
+      // those twice.
+      std::function<void()> save = [state = state_, sent = ledger_->history()] { state.save_ledger(sent); };
+      co_await persist(std::move(save), "budget ledger", spdlog::level::err);
+      if (stopping_) break;
     }
     const auto window_end = planner_.window_end_for(now);
     (void)refresh_key(api_key_watch::cause::before_poll);
-    auto result = co_await fetch(request_);
+    // Not `co_await (a ? f() : g())`: GCC 12 destroys the awaitable of such
+    // a conditional twice.
+    fetch_result result;
+    if (ctx_.fetch) {
+      result = co_await ctx_.fetch(request_);
+    } else {
+      result = co_await fetch(request_);
+    }
     if (stopping_) break;
-    now = wall_clock::now();
+    now = this->now();
     metrics_.count_request(request_code(result), std::chrono::duration<double>(result.elapsed).count());
     auto [outcome, report_kind, message] = classify(result, now, key_watch_.has_value());
     if (outcome.what != poll_outcome::kind::success) report(report_kind, message, true);
@@ -261,16 +237,30 @@ asio::awaitable<void> poller::run() {
       }
     }
     if (outcome.what == poll_outcome::kind::success) {
-      if (publish(result.body, result.content_type, now, window_end, false)) {
+      // The CPU work runs on the worker while this coroutine is suspended;
+      // schema_ and derived_ are the worker's until it resumes (see header).
+      const poll_body in{result.body, result.content_type, now, window_end, false};
+      auto prepare = [&] { return prepare_snapshot(in, cfg_, schema_, derived_); };
+      auto prepared = co_await offload(ctx_.work, std::move(prepare));
+      if (stopping_) break;
+      const bool counters_changed = prepared.counters_changed;
+      auto counters_text = std::move(prepared.counters_text);
+      if (publish(std::move(prepared), false)) {
         metrics_.set_up(true, now);
         last_error_.clear();
         if (!last_report_kind_.empty()) report("", "upstream recovered", false);
         last_report_kind_.clear();
-        try {
-          state_.save_snapshot({now, window_end, result.body});
-        } catch (const std::exception& e) {
-          ctx_.log->warn("upstream={} cannot persist the snapshot: {}", cfg_.name, e.what());
+        // Awaited, so one poller's writes stay in order (and the strand
+        // orders them after a retired poller's).
+        if (counters_changed) {
+          std::function<void()> save = [state = state_, text = std::move(counters_text)] { state.save_counters(text); };
+          co_await persist(std::move(save), "derived counters", spdlog::level::warn);
         }
+        std::function<void()> save = [state = state_, snap = stored_snapshot{now, window_end, std::move(result.body),
+                                                                             std::move(result.content_type)}] {
+          state.save_snapshot(snap);
+        };
+        co_await persist(std::move(save), "snapshot", spdlog::level::warn);
       } else {
         outcome.what = poll_outcome::kind::retryable;
         metrics_.set_up(false, now);
@@ -281,6 +271,12 @@ asio::awaitable<void> poller::run() {
     planner_.on_result(now, outcome, ctx_.jitter());
     publish_status();
   }
+}
+
+asio::awaitable<void> poller::persist(std::function<void()> save, std::string_view what,
+                                      spdlog::level::level_enum level) {
+  if (auto error = co_await ctx_.files->write(std::move(save)); !error.empty())
+    ctx_.log->log(level, "upstream={} cannot persist the {}: {}", cfg_.name, what, error);
 }
 
 void poller::publish_status() {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -146,14 +147,27 @@ std::optional<stored_snapshot> state_store::load_snapshot() const {
   header >> magic_a >> magic_b >> fetched >> window;
   auto f = parse_int(fetched);
   auto w = parse_int(window);
-  if (magic_a + " " + magic_b != snapshot_magic || !f || !w)
+  std::string magic(magic_a);
+  magic.append(" ").append(magic_b);
+  if (magic != snapshot_magic || !f || !w)
     throw std::runtime_error(fmt::format("{}: corrupt snapshot header", snapshot_.string()));
-  return stored_snapshot{from_ms(*f), from_ms(*w), text->substr(eol + 1)};
+  // The rest of the header line is the Content-Type (absent in older files;
+  // older readers skip it, so a downgrade still reads this file).
+  std::string content_type;
+  std::getline(header, content_type);
+  const auto first = content_type.find_first_not_of(' ');
+  content_type.erase(0, first == std::string::npos ? content_type.size() : first);
+  return stored_snapshot{from_ms(*f), from_ms(*w), text->substr(eol + 1), std::move(content_type)};
 }
 
 void state_store::save_snapshot(const stored_snapshot& s) const {
   if (!enabled()) return;
-  std::string text = fmt::format("{} {} {}\n", snapshot_magic, to_ms(s.fetched_at), to_ms(s.window_end));
+  // A header value cannot hold a line break (HTTP), but a corrupt one must
+  // not break the file either.
+  std::string content_type = s.content_type;
+  std::replace_if(content_type.begin(), content_type.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  std::string text = fmt::format("{} {} {} {}\n", snapshot_magic, to_ms(s.fetched_at), to_ms(s.window_end),
+                                 content_type);
   text += s.body;
   write_file_durably(snapshot_, text);
 }

@@ -4,6 +4,8 @@
 // session turns it into bytes. Runs on the io_context thread; not
 // thread-safe.
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -44,6 +46,10 @@ struct handler_context {
   // self-metrics already show as up (snapshot_store::catching_up); /metrics
   // then waits for it, briefly. Unset: never.
   std::function<bool()> view_catching_up;
+  // A timer that never expires and is cancelled whenever a new view is
+  // installed (and at shutdown): the wait above sleeps on it instead of
+  // polling. Unset: the wait sleeps its whole bound.
+  boost::asio::steady_timer* view_installed = nullptr;
   // Reloads the configuration; empty string on success, else the reason.
   std::function<std::string()> reload;
   bool lifecycle_enabled = false;

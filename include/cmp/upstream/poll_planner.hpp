@@ -21,6 +21,7 @@
 //
 // Not thread-safe; owned by one poller.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -62,6 +63,13 @@ class poll_planner {
   struct decision {
     bool fetch_now = false;
     time_point wait_until{};  // when !fetch_now
+
+    // How long to sleep before deciding again: until wait_until, but at most
+    // 30 s, so that a step of the wall clock is noticed.
+    [[nodiscard]] std::chrono::steady_clock::duration sleep_from(time_point now) const noexcept {
+      return std::clamp<std::chrono::steady_clock::duration>(wait_until - now, std::chrono::steady_clock::duration::zero(),
+                                                             std::chrono::seconds(30));
+    }
   };
 
   explicit poll_planner(policy p);

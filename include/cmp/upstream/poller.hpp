@@ -4,9 +4,15 @@
 // body as Prometheus would (upstream/ingest) and publishes a snapshot. Scrapes never reach
 // this code.
 //
-// Runs as one coroutine on the io_context thread; not thread-safe. stop()
-// ends the loop at its next wait; a request in flight finishes (bounded by
-// `timeout`) but its result is no longer published. The budget_ledger is
+// Runs as one coroutine on the io_context thread; not thread-safe. The CPU
+// work of a poll (prepare_snapshot) runs on `poller_context::work` and the
+// state file writes on `poller_context::files`, while the coroutine is
+// suspended: the poller's own state (schema_, derived_) is handed to the
+// worker and touched by nothing else until the coroutine resumes, so it is
+// only ever used by one thread at a time. Logging, self-metrics and the
+// store are touched on the io_context thread only. stop() ends the loop at
+// its next wait; a request (or its preparation) in flight finishes, bounded
+// by `timeout`, but its result is no longer published. The budget_ledger is
 // shared so that a reloaded poller for the same organization inherits it.
 //
 // With `api_key_file`, the file is stat'ed before every poll and re-read
@@ -34,7 +40,9 @@
 #include "cmp/upstream/derived_counters.hpp"
 #include "cmp/upstream/http_fetch.hpp"
 #include "cmp/upstream/poll_planner.hpp"
+#include "cmp/upstream/prepare.hpp"
 #include "cmp/upstream/state_store.hpp"
+#include "cmp/upstream/state_writer.hpp"
 
 namespace cmp::upstream {
 
@@ -46,6 +54,17 @@ struct poller_context {
   std::function<double()> jitter;  // uniform in [0, 1]
   std::filesystem::path state_dir;  // empty: nothing persisted
   std::string config_source;        // the configuration file: a relative api_key_file is next to it
+  // Where a poll's CPU work (prepare_snapshot) runs, off the I/O thread.
+  // Empty: inline (tests, tools).
+  boost::asio::any_io_executor work = {};
+  // Runs this organization's state file writes in order, off the I/O
+  // thread; shared by every poller of the URL. Null: written inline.
+  std::shared_ptr<state_writer> files = nullptr;
+  // Replaces http_fetch's fetch() (tests). Empty: the real one.
+  std::function<boost::asio::awaitable<fetch_result>(const fetch_request&)> fetch = {};
+  // The wall clock the poller decides by (tests pin it: whether the first
+  // poll goes at once depends on the second of the minute). Empty: system_clock.
+  std::function<std::chrono::system_clock::time_point()> clock = {};
 };
 
 class poller {
@@ -68,15 +87,20 @@ class poller {
  private:
   boost::asio::awaitable<void> run();
   void restore(std::chrono::system_clock::time_point now);
-  // Validates `body` (parsed as its Content-Type says, see upstream/ingest)
-  // and publishes it; false (and a counted parse error) when Prometheus
-  // would refuse it too.
-  bool publish(const std::string& body, std::string_view content_type,
-               std::chrono::system_clock::time_point fetched_at,
-               std::chrono::system_clock::time_point window_end, bool restored);
+  // Publishes what prepare_snapshot() made of a body, with its log lines
+  // and self-metrics; false (and a counted parse error) when Prometheus
+  // would refuse the body too. On the io_context thread.
+  bool publish(prepared_snapshot prepared, bool restored);
   void report(const std::string& kind, const std::string& message, bool is_error);
   // What the status page shows of this upstream, into the store (the server reads it there).
   void publish_status();
+  [[nodiscard]] std::chrono::system_clock::time_point now() const {
+    return ctx_.clock ? ctx_.clock() : std::chrono::system_clock::now();
+  }
+  // One state-file write, off the I/O thread through ctx_.files; awaited, so
+  // that this poller's files are written in order. A failure is logged.
+  boost::asio::awaitable<void> persist(std::function<void()> save, std::string_view what,
+                                       spdlog::level::level_enum level);
   // Re-reads a changed (or, after a 401, any) api_key_file and puts a new
   // key to use; logs and counts what happened, never the key.
   api_key_watch::event refresh_key(api_key_watch::cause why);
@@ -96,8 +120,8 @@ class poller {
   boost::asio::ip::tcp::socket* active_socket_ = nullptr;
   std::string last_error_;
   std::string last_report_kind_;  // logs once per change of state
-  std::optional<std::set<std::string>> schema_;
-  std::optional<derived_counters> derived_;  // when cfg_.derived_counters  // family and label names of the last snapshot
+  std::optional<std::set<std::string>> schema_;  // family and label names of the last snapshot
+  std::optional<derived_counters> derived_;      // when cfg_.derived_counters
 };
 
 }  // namespace cmp::upstream

@@ -9,7 +9,8 @@
 // Files are keyed by a hash of the upstream URL, because the budget belongs
 // to the organization, not to the name it has in our config.
 //
-// Not thread-safe; blocking file I/O (a few hundred bytes once a poll).
+// Not thread-safe; blocking file I/O (the poller runs it on a state_writer,
+// off the I/O thread, because an fsync can take tens of milliseconds).
 
 #include <chrono>
 #include <filesystem>
@@ -23,6 +24,9 @@ struct stored_snapshot {
   std::chrono::system_clock::time_point fetched_at;
   std::chrono::system_clock::time_point window_end;
   std::string body;  // the upstream's Prometheus text, as received
+  // Its Content-Type, as received: an OpenMetrics body must be parsed as
+  // OpenMetrics again. Empty in files written before it was kept.
+  std::string content_type;
 };
 
 class state_store {

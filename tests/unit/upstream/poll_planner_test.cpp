@@ -20,6 +20,17 @@ const tp noon = tp(std::chrono::seconds(1795608000));
 
 poll_planner make() { return poll_planner(poll_planner::policy{60s, 5s, 10s, 1s, 15s}); }
 
+TEST(PollPlanner, SleepsUntilTheDecisionButDecidesAgainAtLeastEvery30s) {
+  const auto now = poll_planner::time_point{} + std::chrono::hours(490'000);
+  poll_planner::decision d;
+  d.wait_until = now + std::chrono::seconds(12);
+  EXPECT_EQ(d.sleep_from(now), std::chrono::seconds(12));
+  d.wait_until = now + std::chrono::minutes(5);  // a wall-clock step back would strand a long sleep
+  EXPECT_EQ(d.sleep_from(now), std::chrono::seconds(30));
+  d.wait_until = now - std::chrono::seconds(1);
+  EXPECT_EQ(d.sleep_from(now), std::chrono::steady_clock::duration::zero());
+}
+
 TEST(PollPlanner, FirstPollWaitsForTheMinuteToBePublished) {
   auto p = make();
   p.start(noon + 2s, std::nullopt);

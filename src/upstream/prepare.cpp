@@ -1,0 +1,48 @@
+#include "cmp/upstream/prepare.hpp"
+
+#include "cmp/upstream/ingest.hpp"
+
+namespace cmp::upstream {
+
+prepared_snapshot prepare_snapshot(const poll_body& in, const config::upstream& cfg,
+                                   const std::optional<std::set<std::string>>& previous_schema,
+                                   std::optional<derived_counters>& derived) {
+  prepared_snapshot out;
+  auto parsed = ingest(in.body, in.content_type, cfg);
+  if (!parsed && in.restored && in.content_type.empty()) {
+    // A state file from before the Content-Type was kept: an OpenMetrics
+    // body does not parse as text.
+    if (auto om = ingest(in.body, "application/openmetrics-text", cfg)) parsed = std::move(om);
+  }
+  if (!parsed) {
+    out.error = parsed.error().message();
+    return out;
+  }
+  out.normalizations = std::move(parsed->normalizations);
+  auto families = std::move(parsed->families);
+  out.schema = schema_of(families);
+  out.schema_changed = previous_schema && *previous_schema != out.schema;
+
+  const auto window_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(in.window_end.time_since_epoch()).count();
+  if (cfg.derived_counters) {
+    if (!derived) derived.emplace();
+    if (!in.restored && derived->add_window(families, window_ms)) {
+      out.counters_changed = true;
+      out.counters_text = derived->serialize();
+    }
+    auto counters = derived->families();
+    families.insert(families.end(), std::make_move_iterator(counters.begin()),
+                    std::make_move_iterator(counters.end()));
+  }
+  apply_timestamps(families, cfg.timestamps, window_ms);
+  auto snap = std::make_shared<snapshot::snapshot>();
+  snap->upstream = cfg.name;
+  snap->text = snapshot::series_text(families, &snap->series);
+  snap->fetched_at = in.fetched_at;
+  snap->window_end = in.window_end;
+  out.snap = std::move(snap);
+  return out;
+}
+
+}  // namespace cmp::upstream

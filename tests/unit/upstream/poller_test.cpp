@@ -1,0 +1,182 @@
+// The poller's I/O shell with its fetch and its state writes in the test's
+// hands: the state writer runs on an io_context that the test polls
+// explicitly, so "the write has run" is a step of the test, not a timing.
+
+#include "cmp/upstream/poller.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include <spdlog/sinks/null_sink.h>
+
+namespace cmp::upstream {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using wall_clock = std::chrono::system_clock;
+
+// 20 s into the current minute, inside the span where a first poll goes at
+// once ([poll_offset, poll_interval - timeout] = [5 s, 50 s] by default): the
+// tests must not depend on when they run.
+wall_clock::time_point pinned_now() {
+  static const auto t = std::chrono::floor<std::chrono::minutes>(wall_clock::now()) + 20s;
+  return t;
+}
+
+const std::string text_type = "text/plain; version=0.0.4; charset=utf-8";
+const std::string om_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const std::string om_body = "# TYPE c counter\nc_total 3 # {trace_id=\"x\"} 1\n# EOF\n";
+
+class Poller : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("cmp-poller-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    cfg_.name = "org";
+    cfg_.url = "http://127.0.0.1:9/metrics";
+    store_.configure({{cfg_.name, cfg_.max_staleness}}, pinned_now());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::shared_ptr<poller> make(std::function<asio::awaitable<fetch_result>(const fetch_request&)> fetch) {
+    poller_context pc{ioc_, store_, metrics_, log_, [] { return 0.5; }, dir_, "", {}, files_, std::move(fetch), pinned_now};
+    return std::make_shared<poller>(pc, cfg_, config::secret("k"), nullptr, ledger_);
+  }
+  // Runs what is ready on the I/O thread and on the writer, alternately,
+  // until nothing is left to run on either.
+  void settle() {
+    for (int i = 0; i < 100; ++i) {
+      const auto n = ioc_.poll() + files_ctx_.poll();
+      ioc_.restart();
+      files_ctx_.restart();
+      if (n == 0) return;
+    }
+  }
+  [[nodiscard]] std::size_t ledger_entries() const {
+    const auto sent = state_store(dir_, cfg_.url).load_ledger();
+    return sent ? sent->size() : 0;
+  }
+
+  std::filesystem::path dir_;
+  config::upstream cfg_;
+  asio::io_context ioc_;
+  asio::io_context files_ctx_;
+  std::shared_ptr<state_writer> files_ = std::make_shared<state_writer>(files_ctx_.get_executor());
+  snapshot::snapshot_store store_;
+  telemetry::registry metrics_;
+  std::shared_ptr<spdlog::logger> log_ =
+      std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+  std::shared_ptr<budget_ledger> ledger_ = std::make_shared<budget_ledger>(6, 60s);
+};
+
+fetch_result ok(std::string body, std::string type) {
+  fetch_result r;
+  r.status = 200;
+  r.body = std::move(body);
+  r.content_type = std::move(type);
+  return r;
+}
+
+// The fake upstream. A named coroutine taking its state by pointer: lambda
+// coroutines get a wrong frame size at deallocation from GCC 12, which
+// corrupts Asio's recycled frame memory.
+struct fake_upstream {
+  std::function<std::size_t()> on_request;  // what to record when a request leaves
+  fetch_result reply;
+  int requests = 0;
+  std::size_t recorded = 99;
+};
+
+asio::awaitable<fetch_result> serve(fake_upstream* u) {
+  ++u->requests;
+  if (u->on_request) u->recorded = u->on_request();
+  co_return u->reply;
+}
+
+std::function<asio::awaitable<fetch_result>(const fetch_request&)> fetch_from(fake_upstream& u) {
+  return [p = &u](const fetch_request&) { return serve(p); };
+}
+
+// The budget promise: the ledger entry is on disk before the request leaves,
+// though the write runs off the I/O thread.
+TEST_F(Poller, LedgerIsWrittenBeforeTheRequestLeaves) {
+  fake_upstream up{[this] { return ledger_entries(); }, ok("a 1\n", text_type)};
+  auto p = make(fetch_from(up));
+  poller::start(p);
+  ioc_.poll();  // the first poll takes budget and submits the ledger write
+  EXPECT_EQ(up.requests, 0) << "the request left before its ledger entry was written";
+  EXPECT_EQ(files_->pending(), 1u);
+  settle();
+  EXPECT_EQ(up.requests, 1);
+  EXPECT_EQ(up.recorded, 1u);
+  ASSERT_NE(store_.latest("org"), nullptr);
+  // The poll's snapshot was written after it, with its Content-Type.
+  const auto stored = state_store(dir_, cfg_.url).load_snapshot();
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->body, "a 1\n");
+  EXPECT_EQ(stored->content_type, text_type);
+
+  std::weak_ptr<poller> alive = p;
+  p->stop();
+  p.reset();
+  settle();
+  EXPECT_TRUE(alive.expired()) << "the loop did not end after stop()";
+}
+
+// Stopped while its ledger entry is being written: the entry reaches the
+// disk (it may have been spent), the request is not sent.
+TEST_F(Poller, StopDuringTheLedgerWriteSendsNothingAndLosesNothing) {
+  fake_upstream up{nullptr, ok("a 1\n", text_type)};
+  auto p = make(fetch_from(up));
+  poller::start(p);
+  ioc_.poll();
+  ASSERT_EQ(files_->pending(), 1u);
+  p->stop();
+  settle();
+  EXPECT_EQ(up.requests, 0);
+  EXPECT_EQ(ledger_entries(), 1u);
+  std::weak_ptr<poller> alive = p;
+  p.reset();
+  settle();
+  EXPECT_TRUE(alive.expired());
+}
+
+// An OpenMetrics body kept in state_dir restores as OpenMetrics after a
+// restart (the stored Content-Type), published before the loop runs.
+TEST_F(Poller, RestoredSnapshotIsParsedAsItsContentType) {
+  fake_upstream up{nullptr, ok(om_body, om_type)};
+  auto p = make(fetch_from(up));
+  poller::start(p);
+  settle();
+  ASSERT_NE(store_.latest("org"), nullptr);
+  p->stop();
+  p.reset();
+  settle();
+
+  snapshot::snapshot_store fresh;
+  fresh.configure({{cfg_.name, cfg_.max_staleness}}, pinned_now());
+  fake_upstream down{nullptr, fetch_result{}};
+  poller_context pc{ioc_, fresh, metrics_, log_, [] { return 0.5; }, dir_, "", {}, files_, fetch_from(down), pinned_now};
+  auto restarted = std::make_shared<poller>(pc, cfg_, config::secret("k"), nullptr,
+                                            std::make_shared<budget_ledger>(6, 60s));
+  poller::start(restarted);  // restores synchronously
+  const auto snap = fresh.latest("org");
+  ASSERT_NE(snap, nullptr);
+  EXPECT_NE(snap->text.find("c_total"), std::string::npos);
+  restarted->stop();
+  restarted.reset();
+  settle();
+}
+
+}  // namespace
+}  // namespace cmp::upstream
