@@ -29,20 +29,20 @@ char* put(char* w, std::string_view s) {
 
 // Escapes `\`, newline and, if `quote` is set, `"`; label values always
 // escape `"`, HELP text does only in OpenMetrics.
+// Runs without an escape are copied whole: most text has none, and a scan
+// that only reads is several times faster than a copy byte by byte.
 char* put_escaped(char* w, std::string_view s, bool quote) {
-  for (char c : s) {
-    if (c == '\\') {
-      *w++ = '\\';
-      *w++ = '\\';
-    } else if (c == '\n') {
-      *w++ = '\\';
-      *w++ = 'n';
-    } else if (c == '"' && quote) {
-      *w++ = '\\';
-      *w++ = '"';
-    } else {
-      *w++ = c;
-    }
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (p != end) {
+    const char* run = p;
+    while (p != end && *p != '\\' && *p != '\n' && !(quote && *p == '"')) ++p;
+    std::memcpy(w, run, static_cast<std::size_t>(p - run));
+    w += p - run;
+    if (p == end) break;
+    *w++ = '\\';
+    *w++ = *p == '\n' ? 'n' : *p;
+    ++p;
   }
   return w;
 }
