@@ -21,6 +21,10 @@ std::string series_text(const exposition::family_list& families, std::size_t* se
   }
   std::string text;
   exposition::write_text(merged, text);
+  // The string grew by doubling: up to twice its size, kept for as long as
+  // the snapshot is served (heaptrack at 30 organizations: this was the
+  // daemon's largest live allocation). One copy per poll gives it back.
+  text.shrink_to_fit();
   return text;
 }
 

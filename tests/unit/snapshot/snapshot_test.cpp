@@ -133,6 +133,16 @@ TEST(RenderView, DuplicateSeriesAcrossUpstreamsAreDroppedAndCounted) {
   EXPECT_EQ(v->dropped_series, 1u);
 }
 
+// A snapshot is kept for as long as it is served: its text holds no spare
+// capacity (a string grown by doubling kept up to twice its bytes).
+TEST(SeriesText, KeepsNoSpareCapacity) {
+  std::string body;
+  for (int i = 0; i < 3000; ++i) body += "requests_total{endpoint=\"e" + std::to_string(i) + "\"} 1\n";
+  const auto text = series_text(parse(body));
+  ASSERT_GT(text.size(), 60'000u);
+  EXPECT_LE(text.capacity(), text.size() + 64);
+}
+
 // A snapshot keeps text, not a model; the text always parses back, even when
 // a label rename made two series one (series_text drops the second).
 TEST(SeriesText, IsTheModelWrittenOnceWithDuplicatesDropped) {
