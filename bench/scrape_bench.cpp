@@ -242,7 +242,7 @@ BENCHMARK(bm_tail_deflate_setting)->ArgName("level")->Arg(6)->Arg(1)->Arg(-2)->A
 // Per poll, not per scrape: MB/s of uncompressed input.
 void bm_gzip_begin(benchmark::State& state) {
   const auto view = make_view(static_cast<std::size_t>(state.range(0)));
-  const std::string& body = view->text.plain;
+  const std::string body = view->text.plain.str();
   std::size_t out = 0;
   for (auto _ : state) {
     auto h = snapshot::gzip_begin(body);

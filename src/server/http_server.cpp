@@ -274,6 +274,7 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
   alignas(std::max_align_t) std::array<std::byte, 2048> header_arena;
   std::string head;
   scrape_body scrape;
+  std::vector<asio::const_buffer> buffers;  // reused: no allocation once grown
   while (!stopping) {
     // Idle: wait for the first byte of the next request under the idle
     // timeout, then give the whole header the (shorter) header timeout.
@@ -429,16 +430,16 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
     }
     head += "\r\n\r\n";
 
-    std::array<asio::const_buffer, 4> buffers = {asio::buffer(head)};
-    std::size_t n_buffers = 1;
+    buffers.clear();
+    buffers.push_back(asio::buffer(head));
     if (!head_only && resp.metrics) {
-      for (auto part : scrape.parts) buffers[n_buffers++] = asio::buffer(part.data(), part.size());
+      for (auto part : scrape.parts) buffers.push_back(asio::buffer(part.data(), part.size()));
     } else if (!head_only) {
-      buffers[n_buffers++] = asio::buffer(resp.body);
+      buffers.push_back(asio::buffer(resp.body));
     }
     tcp.expires_after(options.write_timeout);
     auto [wec, written] = co_await asio::async_write(
-        stream, std::span<const asio::const_buffer>(buffers.data(), n_buffers), whole_response, nothrow);
+        stream, std::span<const asio::const_buffer>(buffers.data(), buffers.size()), whole_response, nothrow);
     scrape.release();
     conn.busy = false;
     if (wec || !keep_alive) break;

@@ -2,6 +2,14 @@
 
 namespace cmp::server {
 
+void scrape_body::set_parts(const snapshot::body& first, std::string_view second, std::string_view third) {
+  parts.clear();
+  for (auto s : first.segments()) parts.push_back(s);
+  if (!second.empty()) parts.push_back(second);
+  if (!third.empty()) parts.push_back(third);
+  bytes = first.size() + second.size() + third.size();
+}
+
 scrape_assembler::cached& scrape_assembler::stable(exposition::format f) {
   auto& c = stable_[static_cast<std::size_t>(f)];
   if (!c.part || c.generation != metrics_.stable_generation()) {
@@ -30,9 +38,9 @@ void scrape_assembler::assemble(std::shared_ptr<const snapshot::exposition_view>
     const auto& upstream = om ? out.view->openmetrics : out.view->text;
     if (gzip) {
       snapshot::gzip_finish(upstream.gzip, out.live, out.gzip_tail);
-      out.parts = {upstream.gzip.bytes, std::string_view{}, out.gzip_tail};
+      out.set_parts(upstream.gzip.bytes, std::string_view{}, out.gzip_tail);
     } else {
-      out.parts = {upstream.plain, std::string_view{}, out.live};
+      out.set_parts(upstream.plain, std::string_view{}, out.live);
     }
     return;
   }
@@ -51,9 +59,9 @@ void scrape_assembler::assemble(std::shared_ptr<const snapshot::exposition_view>
       cache.sum_of = out.view;
     }
     snapshot::gzip_finish(cache.sum, out.live, out.gzip_tail);
-    out.parts = {upstream.gzip.bytes, out.stable->gzip.bytes, out.gzip_tail};
+    out.set_parts(upstream.gzip.bytes, out.stable->gzip.bytes, out.gzip_tail);
   } else {
-    out.parts = {upstream.plain, out.stable->plain, out.live};
+    out.set_parts(upstream.plain, out.stable->plain, out.live);
   }
 }
 

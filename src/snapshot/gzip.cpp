@@ -105,9 +105,17 @@ void gzip_finish(gzip_sum before, std::string_view tail, std::string& out) {
   append_le32(out, static_cast<std::uint32_t>((before.size + tail.size()) & 0xffffffffu));
 }
 
-gzip_builder::gzip_builder() {
-  head_.bytes.assign(gzip_header.begin(), gzip_header.end());
-  head_.crc = static_cast<std::uint32_t>(crc32(0, nullptr, 0));
+gzip_sum gzip_sum_of(const gzip_body& head, const gzip_head& piece) {
+  const auto crc = crc32_combine(head.crc, piece.crc, static_cast<z_off_t>(piece.size));
+  return {static_cast<std::uint32_t>(crc), head.size + piece.size};
+}
+
+void gzip_finish(const gzip_body& head, std::string_view tail, std::string& out) {
+  gzip_finish(head.sum(), tail, out);
+}
+
+gzip_builder::gzip_builder() : crc_(static_cast<std::uint32_t>(crc32(0, nullptr, 0))) {
+  bytes_.copy(std::string_view(gzip_header.data(), gzip_header.size()));
 }
 
 void gzip_builder::stored(std::string_view raw) {
@@ -116,26 +124,37 @@ void gzip_builder::stored(std::string_view raw) {
   constexpr std::size_t max_block = 65535;
   for (std::size_t done = 0; done < raw.size();) {
     const std::size_t n = std::min(max_block, raw.size() - done);
-    head_.bytes.push_back('\x00');
-    for (unsigned v : {static_cast<unsigned>(n), static_cast<unsigned>(~n & 0xffffu)}) {
-      head_.bytes.push_back(static_cast<char>(v & 0xff));
-      head_.bytes.push_back(static_cast<char>((v >> 8) & 0xff));
-    }
-    head_.bytes.append(raw.substr(done, n));
+    const char block[5] = {'\x00', static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff),
+                           static_cast<char>(~n & 0xff), static_cast<char>((~n >> 8) & 0xff)};
+    bytes_.copy(std::string_view(block, sizeof block));
+    bytes_.copy(raw.substr(done, n));
     done += n;
   }
-  head_.crc = static_cast<std::uint32_t>(crc32_z(head_.crc, in_ptr(raw), raw.size()));
-  head_.size += raw.size();
+  crc_ = static_cast<std::uint32_t>(crc32_z(crc_, in_ptr(raw), raw.size()));
+  size_ += raw.size();
 }
 
 void gzip_builder::piece(const gzip_head& p) {
   if (p.size == 0) return;
-  head_.bytes += p.bytes;
-  head_.crc = static_cast<std::uint32_t>(crc32_combine(head_.crc, p.crc, static_cast<z_off_t>(p.size)));
-  head_.size += p.size;
+  bytes_.copy(p.bytes);
+  crc_ = static_cast<std::uint32_t>(crc32_combine(crc_, p.crc, static_cast<z_off_t>(p.size)));
+  size_ += p.size;
 }
 
-gzip_head gzip_builder::finish() && { return std::move(head_); }
+void gzip_builder::refer(std::string_view deflated, std::uint32_t crc, std::uint64_t size) {
+  if (size == 0) return;
+  bytes_.refer(deflated);
+  crc_ = static_cast<std::uint32_t>(crc32_combine(crc_, crc, static_cast<z_off_t>(size)));
+  size_ += size;
+}
+
+void gzip_builder::refer_stored(std::string_view blocks, std::string_view raw) {
+  bytes_.refer(blocks);
+  crc_ = static_cast<std::uint32_t>(crc32_z(crc_, in_ptr(raw), raw.size()));
+  size_ += raw.size();
+}
+
+gzip_body gzip_builder::finish() && { return {std::move(bytes_).finish(), crc_, size_}; }
 
 std::string gzip_compress(std::string_view body, int level) {
   z_stream z{};

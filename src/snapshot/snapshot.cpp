@@ -1,6 +1,7 @@
 #include "cmp/snapshot/snapshot.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
@@ -20,10 +21,16 @@ std::string series_text(const exposition::family_list& families, std::size_t* se
   }
   std::string text;
   exposition::write_text(merged, text);
+  // The string grew by doubling: up to twice its size, kept for as long as
+  // the snapshot is served (heaptrack at 30 organizations: this was the
+  // daemon's largest live allocation). One copy per poll gives it back.
+  text.shrink_to_fit();
   return text;
 }
 
 namespace {
+
+gzip_body owned(gzip_head h) { return {body(std::move(h.bytes)), h.crc, h.size}; }
 
 std::shared_ptr<exposition_view> render_full(
     const std::vector<std::shared_ptr<const snapshot>>& snapshots) {
@@ -52,10 +59,13 @@ std::shared_ptr<exposition_view> render_full(
   const auto merged = exposition::merge(parts, &stats);
   v->dropped_series = stats.samples_dropped + stats.duplicate_series + unreadable;
   for (const auto& f : merged) v->series += f.samples.size();
-  exposition::write_text(merged, v->text.plain);
-  exposition::write_openmetrics(merged, v->openmetrics.plain);
-  v->text.gzip = gzip_begin(v->text.plain);
-  v->openmetrics.gzip = gzip_begin(v->openmetrics.plain);
+  std::string text, om;
+  exposition::write_text(merged, text);
+  exposition::write_openmetrics(merged, om);
+  v->text.gzip = owned(gzip_begin(text));
+  v->openmetrics.gzip = owned(gzip_begin(om));
+  v->text.plain = body(std::move(text));
+  v->openmetrics.plain = body(std::move(om));
   return v;
 }
 
@@ -77,32 +87,39 @@ std::size_t next_line(std::string_view body, std::size_t from) {
   return nl ? static_cast<std::size_t>(nl - body.data()) + 1 : body.size();
 }
 
+// Where a family's lines lie in a body: offsets of its first line, of its
+// escaped HELP text (without `# HELP name ` and the newline), of its sample
+// lines, and the end.
+struct family_offsets {
+  std::size_t head = 0, help_begin = 0, help_end = 0, begin = 0, end = 0;
+};
+
 // Walks a body written by write_text/write_openmetrics for `families` and
 // records where each family's HELP text and sample lines are. The writers'
 // layout is fixed (writer.hpp): per non-empty family an optional `# HELP
 // <name> <text>` line, a `# TYPE` line, then one line per sample (values and
 // label values never contain a raw newline).
-template <class Set>
-void locate(std::string_view body, const exposition::family_list& families,
-            std::vector<upstream_render::family_piece>& pieces, Set set) {
+std::vector<family_offsets> locate(std::string_view body, const exposition::family_list& families) {
+  std::vector<family_offsets> out(families.size());
   std::size_t at = 0;
   for (std::size_t i = 0; i < families.size(); ++i) {
     const auto& f = families[i];
     if (f.samples.empty()) continue;
-    const std::size_t head_begin = at;
-    std::size_t help_begin = at, help_end = at;
+    auto& o = out[i];
+    o.head = o.help_begin = o.help_end = at;
     if (f.help) {
       // The name may be the counter's stem in OpenMetrics: find its end.
       const auto* sp = static_cast<const char*>(std::memchr(body.data() + at + 7, ' ', body.size() - at - 7));
-      help_begin = static_cast<std::size_t>(sp - body.data()) + 1;
-      at = next_line(body, help_begin);
-      help_end = at - 1;
+      o.help_begin = static_cast<std::size_t>(sp - body.data()) + 1;
+      at = next_line(body, o.help_begin);
+      o.help_end = at - 1;
     }
     at = next_line(body, at);  // # TYPE
-    const std::size_t begin = at;
+    o.begin = at;
     for (std::size_t n = 0; n < f.samples.size(); ++n) at = next_line(body, at);
-    set(pieces[i], head_begin, help_begin, help_end, begin, at);
+    o.end = at;
   }
+  return out;
 }
 
 // Labels with one value on every sample, sorted by name.
@@ -185,8 +202,9 @@ std::shared_ptr<const upstream_render> render_upstream(std::shared_ptr<const sna
   v->last_modified = s->fetched_at;
   r->dropped_series = v->dropped_series = stats.samples_dropped + stats.duplicate_series;
   for (const auto& f : merged) v->series += f.samples.size();
-  exposition::write_text(merged, v->text.plain);
-  exposition::write_openmetrics(merged, v->openmetrics.plain);
+  std::string text, om;
+  exposition::write_text(merged, text);
+  exposition::write_openmetrics(merged, om);
 
   r->families.resize(merged.size());
   for (std::size_t i = 0; i < merged.size(); ++i) {
@@ -201,37 +219,96 @@ std::shared_ptr<const upstream_render> render_upstream(std::shared_ptr<const sna
                         return x.name() == f.name && x.value >= 0;
                       });
   }
-  locate(v->text.plain, merged, r->families,
-         [](auto& p, std::size_t h, std::size_t hb, std::size_t he, std::size_t b, std::size_t e) {
-           p.text_head_begin = h;
-           p.text_help_begin = hb;
-           p.text_help_end = he;
-           p.text_begin = b;
-           p.text_end = e;
-         });
-  locate(v->openmetrics.plain, merged, r->families,
-         [](auto& p, std::size_t h, std::size_t hb, std::size_t he, std::size_t b, std::size_t e) {
-           p.om_head_begin = h;
-           p.om_help_begin = hb;
-           p.om_help_end = he;
-           p.om_begin = b;
-           p.om_end = e;
-         });
+  const auto text_at = locate(text, merged);
+  const auto om_at = locate(om, merged);
+
+  // The text body: the snapshot's own text when it is these bytes (it is:
+  // series_text() wrote it from the same families; only a snapshot from an
+  // older writer would differ), else the bytes just written.
+  if (text == s->text) {
+    body::builder b;
+    b.refer(s->text);
+    b.keep(s);
+    v->text.plain = std::move(b).finish();
+    std::string().swap(text);
+  } else {
+    v->text.plain = body(std::move(text));
+  }
+  const std::string_view text_bytes = v->text.plain.contiguous();
+
+  // The OpenMetrics body: its own header lines, and the text body's sample
+  // lines wherever they are the same bytes (no timestamps, or none that
+  // differ in unit), so that both formats keep the series once.
+  body::builder om_b;
+  om_b.keep(v->text.plain);
+  std::vector<std::size_t> om_head_at(merged.size()), om_samples_at(merged.size());
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    if (r->families[i].samples == 0) continue;
+    const auto& o = om_at[i];
+    const auto& t = text_at[i];
+    om_head_at[i] = om_b.size();
+    om_b.copy(std::string_view(om).substr(o.head, o.begin - o.head));
+    om_samples_at[i] = om_b.size();
+    const auto om_samples = std::string_view(om).substr(o.begin, o.end - o.begin);
+    const auto text_samples = text_bytes.substr(t.begin, t.end - t.begin);
+    if (om_samples == text_samples) {
+      om_b.refer(text_samples);
+    } else {
+      om_b.copy(om_samples);
+    }
+  }
+  v->openmetrics.plain = std::move(om_b).finish();
+
   // Each family's samples are compressed once, here; this view's gzip and
   // every merged view's are assembled from these pieces.
   gzip_builder text_gz, om_gz;
-  const std::string_view text(v->text.plain), om(v->openmetrics.plain);
-  for (auto& p : r->families) {
+  // Per family: where its stored header block, its piece and the piece's
+  // end lie in the text and the OpenMetrics gzip body.
+  std::vector<std::array<std::size_t, 6>> gz_at(merged.size());
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    auto& p = r->families[i];
     if (p.samples == 0) continue;
-    p.text_gzip = gzip_piece(text.substr(p.text_begin, p.text_end - p.text_begin));
-    p.om_gzip = gzip_piece(om.substr(p.om_begin, p.om_end - p.om_begin));
-    text_gz.stored(text.substr(p.text_head_begin, p.text_begin - p.text_head_begin));
-    text_gz.piece(p.text_gzip);
-    om_gz.stored(om.substr(p.om_head_begin, p.om_begin - p.om_head_begin));
-    om_gz.piece(p.om_gzip);
+    const auto& t = text_at[i];
+    const auto& o = om_at[i];
+    const auto text_piece = gzip_piece(text_bytes.substr(t.begin, t.end - t.begin));
+    const auto om_piece = gzip_piece(std::string_view(om).substr(o.begin, o.end - o.begin));
+    p.text_crc = text_piece.crc;
+    p.om_crc = om_piece.crc;
+    auto& g = gz_at[i];
+    g[0] = text_gz.offset();
+    text_gz.stored(text_bytes.substr(t.head, t.begin - t.head));
+    g[1] = text_gz.offset();
+    text_gz.piece(text_piece);
+    g[2] = text_gz.offset();
+    g[3] = om_gz.offset();
+    om_gz.stored(std::string_view(om).substr(o.head, o.begin - o.head));
+    g[4] = om_gz.offset();
+    om_gz.piece(om_piece);
+    g[5] = om_gz.offset();
   }
   v->text.gzip = std::move(text_gz).finish();
   v->openmetrics.gzip = std::move(om_gz).finish();
+
+  // Every range as a view of the bytes `v` keeps; `om` is freed below.
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    auto& p = r->families[i];
+    if (p.samples == 0) continue;
+    const auto& t = text_at[i];
+    const auto& o = om_at[i];
+    p.text_head = text_bytes.substr(t.head, t.begin - t.head);
+    p.text_help = text_bytes.substr(t.help_begin, t.help_end - t.help_begin);
+    p.text_samples = text_bytes.substr(t.begin, t.end - t.begin);
+    p.om_head = v->openmetrics.plain.slice(om_head_at[i], o.begin - o.head);
+    p.om_help = p.om_head.substr(o.help_begin - o.head, o.help_end - o.help_begin);
+    p.om_samples = v->openmetrics.plain.slice(om_samples_at[i], o.end - o.begin);
+    const auto& g = gz_at[i];
+    const auto& text_gz_bytes = v->text.gzip.bytes;
+    const auto& om_gz_bytes = v->openmetrics.gzip.bytes;
+    p.text_gz_head = text_gz_bytes.slice(g[0], g[1] - g[0]);
+    p.text_gz_samples = text_gz_bytes.slice(g[1], g[2] - g[1]);
+    p.om_gz_head = om_gz_bytes.slice(g[3], g[4] - g[3]);
+    p.om_gz_samples = om_gz_bytes.slice(g[4], g[5] - g[4]);
+  }
   r->constant_labels = constant_labels(merged);
   r->view = std::move(v);
   return r;
@@ -258,7 +335,6 @@ std::shared_ptr<exposition_view> merge_renders(
   auto v = std::make_shared<exposition_view>();
   struct merged_family {
     const upstream_render::family_piece* first = nullptr;
-    const upstream_render* help_part = nullptr;
     const upstream_render::family_piece* help = nullptr;
     std::vector<std::pair<const upstream_render*, const upstream_render::family_piece*>> pieces;
     bool om_counter_ok = true;
@@ -266,15 +342,12 @@ std::shared_ptr<exposition_view> merge_renders(
   };
   std::vector<merged_family> families;
   std::unordered_map<std::string_view, std::size_t> index;
-  std::size_t text_size = 0, om_size = 0;
   for (const auto& p : parts) {
     v->dropped_series += p->dropped_series;
     if (!p->readable) continue;
     v->served.push_back(p->source->upstream);
     if (!v->last_modified || p->source->fetched_at > *v->last_modified)
       v->last_modified = p->source->fetched_at;
-    text_size += p->view->text.plain.size();
-    om_size += p->view->openmetrics.plain.size();
     for (const auto& piece : p->families) {
       auto [it, added] = index.try_emplace(piece.name, families.size());
       if (added) families.emplace_back().first = &piece;
@@ -285,7 +358,6 @@ std::shared_ptr<exposition_view> merge_renders(
         continue;
       }
       if (!mf.help && piece.has_help) {
-        mf.help_part = p.get();
         mf.help = &piece;
       }
       mf.pieces.emplace_back(p.get(), &piece);
@@ -294,38 +366,44 @@ std::shared_ptr<exposition_view> merge_renders(
     }
   }
 
+  body::builder text, om;
   gzip_builder text_gz, om_gz;
-  std::size_t text_gz_size = 0, om_gz_size = 0;
-  for (const auto& p : parts)
-    for (const auto& piece : p->families) {
-      text_gz_size += piece.text_gzip.bytes.size();
-      om_gz_size += piece.om_gzip.bytes.size();
+  // The parts' bytes (and the snapshots' text they share) live as long as
+  // the parts; the view refers to them.
+  for (const auto& p : parts) {
+    if (!p->readable) continue;
+    text.keep(p);
+    om.keep(p);
+    text_gz.keep(p);
+    om_gz.keep(p);
+  }
+  // A family's header: the first part's bytes when the merged header is the
+  // same (always with one part, so its merged view is its own bytes), else
+  // written here; `own_*` are that first part's header and its stored block.
+  std::string scratch;
+  auto header = [&](body::builder& out, gzip_builder& gz, std::string_view name, std::string_view help,
+                    bool has_help, exposition::metric_type type, exposition::format f,
+                    std::string_view own, std::string_view own_gz) {
+    scratch.clear();
+    exposition::write_header(scratch, name, type, has_help ? &help : nullptr, f);
+    if (scratch == own) {
+      out.refer(own);
+      gz.refer_stored(own_gz, own);
+    } else {
+      out.copy(scratch);
+      gz.stored(scratch);
     }
-  text_gz.reserve(text_gz_size + 64 * families.size() + 64);
-  om_gz.reserve(om_gz_size + 64 * families.size() + 64);
-  // Appends a family's header lines to `out`, and as stored bytes to `gz`.
-  auto header = [](std::string& out, gzip_builder& gz, std::string_view name, std::string_view help,
-                   bool has_help, exposition::metric_type type, exposition::format f) {
-    const std::size_t start = out.size();
-    exposition::write_header(out, name, type, has_help ? &help : nullptr, f);
-    gz.stored(std::string_view(out).substr(start));
   };
-  std::string& text = v->text.plain;
-  std::string& om = v->openmetrics.plain;
-  text.reserve(text_size);
-  om.reserve(om_size);
   for (const auto& mf : families) {
     if (mf.samples == 0) continue;
     v->series += mf.samples;
-    const std::string_view name = mf.first->name;
-    const std::string_view help_text =
-        mf.help ? std::string_view(mf.help_part->view->text.plain)
-                      .substr(mf.help->text_help_begin, mf.help->text_help_end - mf.help->text_help_begin)
-                : std::string_view{};
-    header(text, text_gz, name, help_text, mf.help != nullptr, mf.first->type, exposition::format::text);
+    const auto* first = mf.pieces.front().second;
+    header(text, text_gz, mf.first->name, mf.help ? mf.help->text_help : std::string_view{},
+           mf.help != nullptr, mf.first->type, exposition::format::text, first->text_head,
+           first->text_gz_head);
     for (const auto& [part, piece] : mf.pieces) {
-      text.append(part->view->text.plain, piece->text_begin, piece->text_end - piece->text_begin);
-      text_gz.piece(piece->text_gzip);
+      text.refer(piece->text_samples);
+      text_gz.refer(piece->text_gz_samples, piece->text_crc, piece->text_samples.size());
     }
   }
   std::unordered_set<std::string_view> names;  // for a counter's stem; as write_openmetrics
@@ -350,16 +428,16 @@ std::shared_ptr<exposition_view> merge_renders(
         type = exposition::metric_type::untyped;  // written `unknown`
       }
     }
-    const std::string_view help_text =
-        mf.help ? std::string_view(mf.help_part->view->openmetrics.plain)
-                      .substr(mf.help->om_help_begin, mf.help->om_help_end - mf.help->om_help_begin)
-                : std::string_view{};
-    header(om, om_gz, name, help_text, mf.help != nullptr, type, exposition::format::openmetrics);
+    const auto* first = mf.pieces.front().second;
+    header(om, om_gz, name, mf.help ? mf.help->om_help : std::string_view{}, mf.help != nullptr, type,
+           exposition::format::openmetrics, first->om_head, first->om_gz_head);
     for (const auto& [part, piece] : mf.pieces) {
-      om.append(part->view->openmetrics.plain, piece->om_begin, piece->om_end - piece->om_begin);
-      om_gz.piece(piece->om_gzip);
+      om.refer(piece->om_samples);
+      om_gz.refer(piece->om_gz_samples, piece->om_crc, piece->om_samples.size());
     }
   }
+  v->text.plain = std::move(text).finish();
+  v->openmetrics.plain = std::move(om).finish();
   v->text.gzip = std::move(text_gz).finish();
   v->openmetrics.gzip = std::move(om_gz).finish();
   return v;

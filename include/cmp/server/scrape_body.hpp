@@ -1,8 +1,9 @@
 #pragma once
-// The body of a /metrics answer, without I/O, as up to three byte ranges for
-// one scatter write:
+// The body of a /metrics answer, without I/O, as byte ranges for one scatter
+// write:
 //   1. the upstream series of the current view (rendered and compressed once
-//      per poll),
+//      per poll; one range per upstream and family when several upstreams
+//      are merged: the view refers to their bodies, snapshot/body.hpp),
 //   2. the daemon's stable self-metrics (rendered and compressed once per
 //      change: telemetry::registry::render_stable),
 //   3. its live self-metrics, rendered for this scrape (with the gzip
@@ -16,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cmp/server/negotiation.hpp"
 #include "cmp/snapshot/snapshot.hpp"
@@ -38,18 +40,20 @@ struct scrape_body {
   std::shared_ptr<const stable_self_metrics> stable;
   std::string live;
   std::string gzip_tail;
-  std::array<std::string_view, 3> parts;
+  std::vector<std::string_view> parts;  // cleared, not shrunk: no allocation once grown
+  std::size_t bytes = 0;                 // their total size
 
-  [[nodiscard]] std::size_t size() const noexcept {
-    return parts[0].size() + parts[1].size() + parts[2].size();
-  }
+  [[nodiscard]] std::size_t size() const noexcept { return bytes; }
   // Once written: an idle keep-alive connection must not keep an old view
-  // (up to four copies of the body) alive until its next scrape.
+  // (and the upstream renders it refers to) alive until its next scrape.
   void release() noexcept {
     view.reset();
     stable.reset();
-    parts = {};
+    parts.clear();
+    bytes = 0;
   }
+  // Sets parts to `first`'s segments, then `second` and `third`.
+  void set_parts(const snapshot::body& first, std::string_view second, std::string_view third);
 };
 
 class scrape_assembler {

@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "cmp/snapshot/body.hpp"
+
 namespace cmp::snapshot {
 
 struct gzip_head {
@@ -49,23 +51,48 @@ struct gzip_sum {
 // gzip_finish for a tail that follows data summed up in `before`.
 void gzip_finish(gzip_sum before, std::string_view tail, std::string& out);
 
+// A gzip head whose bytes are a scatter list (snapshot::body): a merged
+// view's refers to its upstreams' compressed pieces instead of copying them.
+struct gzip_body {
+  body bytes;              // gzip header + deflate blocks, ends on a sync flush
+  std::uint32_t crc = 0;   // CRC-32 of the uncompressed body
+  std::uint64_t size = 0;  // uncompressed length
+  [[nodiscard]] gzip_sum sum() const noexcept { return {crc, size}; }
+};
+[[nodiscard]] gzip_sum gzip_sum_of(const gzip_body& head, const gzip_head& piece);
+void gzip_finish(const gzip_body& head, std::string_view tail, std::string& out);
+
 // Builds a gzip head from pieces compressed earlier (gzip_piece) and small
 // raw bytes written as stored blocks, without compressing anything: a view
-// merged from per-upstream renders costs copies and CRC combines, not a
-// deflate of every upstream's bytes again. The result decodes to the
-// concatenation; gzip_finish completes it like any head. Not thread-safe;
-// the pieces are only read.
+// merged from per-upstream renders costs CRC combines, not a deflate of
+// every upstream's bytes again, and refers to the pieces rather than
+// copying them. The result decodes to the concatenation; gzip_finish
+// completes it like any head. Not thread-safe; the pieces are only read.
 class gzip_builder {
  public:
   gzip_builder();
-  void reserve(std::size_t bytes) { head_.bytes.reserve(bytes); }
+  void reserve(std::size_t bytes) { bytes_.reserve(bytes); }
   // `raw` as stored (uncompressed) non-final blocks: for a few header lines.
   void stored(std::string_view raw);
+  // A copy of a piece's bytes.
   void piece(const gzip_head& p);
-  [[nodiscard]] gzip_head finish() &&;
+  // Deflate blocks that decode to `size` bytes with CRC-32 `crc` (a
+  // gzip_piece, or bytes that end on a sync flush and depend on nothing
+  // before them), not copied: they must stay valid while an owner passed to
+  // keep() lives.
+  void refer(std::string_view deflated, std::uint32_t crc, std::uint64_t size);
+  // Stored blocks that another builder's stored(raw) wrote, not copied.
+  void refer_stored(std::string_view blocks, std::string_view raw);
+  void keep(std::shared_ptr<const void> owner) { bytes_.keep(std::move(owner)); }
+  // Where the next bytes go in the finished body (its copied bytes and
+  // referred ranges counted), e.g. to record where a piece lies.
+  [[nodiscard]] std::size_t offset() const noexcept { return bytes_.size(); }
+  [[nodiscard]] gzip_body finish() &&;
 
  private:
-  gzip_head head_;
+  body::builder bytes_;
+  std::uint32_t crc_;
+  std::uint64_t size_ = 0;
 };
 
 // One-shot gzip (the mock upstream and tests use it).

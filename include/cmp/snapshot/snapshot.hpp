@@ -46,9 +46,11 @@ struct snapshot {
 [[nodiscard]] std::string series_text(const exposition::family_list& families,
                                       std::size_t* series = nullptr);
 
+// A body as served, plain and as a gzip head; both may be scatter lists
+// that share bytes with other views (body.hpp).
 struct rendered_body {
-  std::string plain;
-  gzip_head gzip;
+  body plain;
+  gzip_body gzip;
 };
 
 struct exposition_view {
@@ -85,16 +87,17 @@ struct upstream_render {
     std::string name;
     exposition::metric_type type = exposition::metric_type::untyped;
     bool has_help = false;
-    // Offsets into view->text.plain / view->openmetrics.plain: where the
-    // family's lines start, the escaped HELP text (without `# HELP name `
-    // and the newline) and the sample lines.
-    std::size_t text_head_begin = 0, text_help_begin = 0, text_help_end = 0;
-    std::size_t text_begin = 0, text_end = 0;
-    std::size_t om_head_begin = 0, om_help_begin = 0, om_help_end = 0;
-    std::size_t om_begin = 0, om_end = 0;
-    // The sample lines compressed on their own (gzip_piece), so that a
-    // merged view's gzip bodies are built without compressing again.
-    gzip_head text_gzip, om_gzip;
+    // Ranges of the bytes that `view` keeps alive (its bodies, or the
+    // snapshot's text they share): the family's header lines (HELP and
+    // TYPE), the escaped HELP text alone, and its sample lines.
+    std::string_view text_head, text_help, text_samples;
+    std::string_view om_head, om_help, om_samples;
+    // In view's gzip bodies: the header lines as a stored block, and the
+    // sample lines compressed on their own (gzip_piece) with their CRC, so
+    // that a merged view's gzip bodies refer to them without compressing
+    // or copying again.
+    std::string_view text_gz_head, text_gz_samples, om_gz_head, om_gz_samples;
+    std::uint32_t text_crc = 0, om_crc = 0;
     std::size_t samples = 0;
     // Every sample is named like the family, which ends in `_total`, with a
     // value >= 0: the family can be an OpenMetrics counter (writer.hpp).
@@ -117,9 +120,12 @@ struct upstream_render {
 
 // The merged view of `parts` (in order): the same bytes as render_view() of
 // their sources (the gzip bodies decode to them, but are built from the
-// parts' compressed pieces). Costs a copy of the bodies, unless
-// two upstreams may share a series (no constant label tells them apart):
-// then it falls back to render_view(). Leaves `upstreams` empty. Pure; any thread.
+// parts' compressed pieces). Its bodies are scatter lists: family headers
+// of its own, and ranges of the parts' bodies, which it keeps alive. No
+// copy of the series, and one part's merged view is that part's bytes.
+// Unless two upstreams may share a series (no constant label tells them
+// apart): then it falls back to render_view(). Leaves `upstreams` empty.
+// Pure; any thread.
 [[nodiscard]] std::shared_ptr<exposition_view> merge_renders(
     const std::vector<std::shared_ptr<const upstream_render>>& parts);
 

@@ -246,7 +246,7 @@ TEST_F(HttpServer, MetricsServesTheViewThenTheSelfMetricsAsText) {
   EXPECT_EQ(r.header("content-length"), std::to_string(r.body.size()));
   EXPECT_FALSE(r.has("content-encoding"));
   EXPECT_EQ(r.header("connection"), "close");
-  EXPECT_THAT(r.body, StartsWith(view->text.plain));
+  EXPECT_THAT(r.body, StartsWith(view->text.plain.str()));
   EXPECT_THAT(r.body, HasSubstr("\ncerebras_proxy_scrapes_total{code=\"200\"} 1\n"));
   EXPECT_THAT(r.body, HasSubstr("\ncerebras_proxy_build_info{"));
   EXPECT_THAT(r.body, Not(HasSubstr("# EOF")));
@@ -261,7 +261,7 @@ TEST_F(HttpServer, MetricsServesOpenMetricsToPrometheusWithEofLast) {
   EXPECT_EQ(r.status, 200u);
   EXPECT_EQ(r.header("content-type"), openmetrics_content_type);
   EXPECT_EQ(r.header("content-length"), std::to_string(r.body.size()));
-  EXPECT_THAT(r.body, StartsWith(view->openmetrics.plain));
+  EXPECT_THAT(r.body, StartsWith(view->openmetrics.plain.str()));
   EXPECT_THAT(r.body, HasSubstr("# TYPE cerebras_proxy_scrapes counter\n"));
   EXPECT_THAT(r.body, EndsWith("\n# EOF\n"));
   EXPECT_EQ(r.body.find("# EOF"), r.body.size() - 6);  // once, and last
@@ -282,7 +282,7 @@ TEST_F(HttpServer, GzipDecodesToThePlainBody) {
     // everything up to the scrape counter, which the second one increments.
     const auto cut = [](const std::string& s) { return s.substr(0, s.find("cerebras_proxy_scrapes_total{")); };
     EXPECT_EQ(cut(*body), cut(plain.body)) << accept;
-    EXPECT_THAT(*body, StartsWith(accept == "*/*" ? view->text.plain : view->openmetrics.plain));
+    EXPECT_THAT(*body, StartsWith((accept == "*/*" ? view->text.plain : view->openmetrics.plain).str()));
     if (accept != "*/*") {
       EXPECT_THAT(*body, EndsWith("\n# EOF\n"));
     }
@@ -290,7 +290,7 @@ TEST_F(HttpServer, GzipDecodesToThePlainBody) {
   // Refused explicitly: plain.
   const auto r = exchange("/metrics", "Accept-Encoding: gzip;q=0, identity\r\n");
   EXPECT_FALSE(r.has("content-encoding"));
-  EXPECT_THAT(r.body, StartsWith(view->text.plain));
+  EXPECT_THAT(r.body, StartsWith(view->text.plain.str()));
 }
 
 // Two organizations in one view, as the daemon's store renders them.
@@ -318,7 +318,7 @@ TEST_F(HttpServer, OneUpstreamIsServedAloneWithoutSelfMetrics) {
 
   const auto om = exchange("/metrics?upstream=prod", "Accept: " + std::string(prometheus_accept) + "\r\n");
   EXPECT_EQ(om.header("content-type"), openmetrics_content_type);
-  EXPECT_EQ(om.body, own.openmetrics.plain + "# EOF\n");
+  EXPECT_EQ(om.body, own.openmetrics.plain.str() + "# EOF\n");
 
   for (const auto& accept : {std::string("*/*"), std::string(prometheus_accept)}) {
     const auto plain = exchange("/metrics?upstream=prod", "Accept: " + accept + "\r\n");
@@ -399,7 +399,7 @@ TEST_F(HttpServer, ScrapeWaitsForTheFirstSnapshotWithinTheScrapeTimeout) {
   const auto r = exchange("/metrics", "X-Prometheus-Scrape-Timeout-Seconds: 10\r\n");
   EXPECT_EQ(r.status, 200u);
   EXPECT_TRUE(r.has("last-modified"));
-  EXPECT_THAT(r.body, StartsWith(view->text.plain));
+  EXPECT_THAT(r.body, StartsWith(view->text.plain.str()));
 }
 
 TEST_F(HttpServer, ScrapeServesWhatItHasWhenNoSnapshotArrivesInTime) {
@@ -459,7 +459,7 @@ TEST_F(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(a->body, "ok\n");
   EXPECT_EQ(b->status, 404u);
   EXPECT_EQ(h->status, 200u);
-  EXPECT_THAT(m->body, StartsWith(view->text.plain));
+  EXPECT_THAT(m->body, StartsWith(view->text.plain.str()));
   EXPECT_EQ(p->status, 405u);
   EXPECT_EQ(r->status, 200u);
 }
@@ -474,7 +474,7 @@ TEST_F(HttpServer, AClientThatHalfClosesAfterItsRequestsStillGetsTheAnswers) {
   auto b = c.read_response();
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->body, "ok\n");
-  EXPECT_THAT(b->body, StartsWith(view->text.plain));
+  EXPECT_THAT(b->body, StartsWith(view->text.plain.str()));
   EXPECT_TRUE(c.closed_by_server());
 }
 

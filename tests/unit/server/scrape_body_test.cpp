@@ -56,7 +56,7 @@ TEST_F(ScrapeBody, PlainIsTheViewThenAllSelfMetrics) {
     std::string self;
     metrics.render(self, format, t0 + 5s);
     EXPECT_EQ(joined(b),
-              (om ? view->openmetrics.plain : view->text.plain) + self + (om ? "# EOF\n" : ""));
+              (om ? view->openmetrics.plain : view->text.plain).str() + self + (om ? "# EOF\n" : ""));
     EXPECT_EQ(b.size(), joined(b).size());
   }
   scrape_body b;
@@ -73,6 +73,38 @@ TEST_F(ScrapeBody, GzipDecodesToThePlainBody) {
     const auto body = snapshot::gzip_decompress(joined(packed), 1u << 20);
     ASSERT_TRUE(body.has_value());
     EXPECT_EQ(*body, joined(plain));
+  }
+}
+
+// Several organizations: the view is a scatter list over their renders
+// (snapshot/body.hpp); the scrape sends every range, in order, plain and gzip.
+TEST_F(ScrapeBody, AMergedViewIsSentRangeByRange) {
+  std::vector<std::shared_ptr<const snapshot::upstream_render>> parts;
+  for (const std::string org : {"a", "b", "c"}) {
+    auto s = std::make_shared<snapshot::snapshot>();
+    s->upstream = org;
+    s->text = snapshot::series_text(
+        exposition::parse_text("# HELP requests_count_total Requests.\n# TYPE requests_count_total counter\n"
+                               "requests_count_total{org=\"" + org + "\"} 12\n"
+                               "# TYPE ttft_seconds gauge\nttft_seconds{org=\"" + org + "\"} 0.25\n")
+            .value());
+    s->fetched_at = t0;
+    parts.push_back(snapshot::render_upstream(s));
+  }
+  const std::shared_ptr<const snapshot::exposition_view> merged = snapshot::merge_renders(parts);
+  ASSERT_GT(merged->text.plain.segments().size(), 3u);  // what this test is about
+  for (auto format : {exposition_format::text, exposition_format::openmetrics}) {
+    const bool om = format == exposition_format::openmetrics;
+    scrape_body plain, packed;
+    assembler.assemble(merged, format, false, t0 + 5s, plain);
+    assembler.assemble(merged, format, true, t0 + 5s, packed);
+    std::string self;
+    metrics.render(self, format, t0 + 5s);
+    EXPECT_EQ(joined(plain),
+              (om ? merged->openmetrics.plain : merged->text.plain).str() + self + (om ? "# EOF\n" : ""));
+    EXPECT_EQ(plain.size(), joined(plain).size());
+    EXPECT_EQ(packed.size(), joined(packed).size());
+    EXPECT_EQ(snapshot::gzip_decompress(joined(packed), 1u << 20).value(), joined(plain));
   }
 }
 
@@ -104,13 +136,13 @@ TEST_F(ScrapeBody, LiveValuesAreFreshWhileTheStablePartIsReused) {
   metrics.set_open_connections(3);
   assembler.assemble(view, exposition_format::text, false, t0 + 9s, second);
   EXPECT_EQ(first.stable, second.stable);  // the same object: not rendered again
-  EXPECT_THAT(std::string(first.parts[2]),
+  EXPECT_THAT(std::string(first.parts.back()),
               HasSubstr("cerebras_proxy_scrapes_total{code=\"200\"} 1\n"));
-  EXPECT_THAT(std::string(second.parts[2]),
+  EXPECT_THAT(std::string(second.parts.back()),
               HasSubstr("cerebras_proxy_scrapes_total{code=\"200\"} 2\n"));
-  EXPECT_THAT(std::string(second.parts[2]),
+  EXPECT_THAT(std::string(second.parts.back()),
               HasSubstr("cerebras_proxy_snapshot_age_seconds{upstream=\"prod\"} 9\n"));
-  EXPECT_THAT(std::string(second.parts[2]), HasSubstr("cerebras_proxy_http_connections_open 3\n"));
+  EXPECT_THAT(std::string(second.parts.back()), HasSubstr("cerebras_proxy_http_connections_open 3\n"));
 }
 
 // A write still in flight points into the scrape_body it was assembled in:
@@ -145,7 +177,7 @@ TEST_F(ScrapeBody, KeepsTheViewItWasAssembledFromUntilReleased) {
     assembler.assemble(std::move(v), exposition_format::openmetrics, false, t0, b);
   }
   EXPECT_FALSE(held.expired());
-  EXPECT_THAT(std::string(b.parts[0]), StartsWith("# TYPE requests_count_total gauge\n"));
+  EXPECT_THAT(std::string(b.parts.front()), StartsWith("# TYPE requests_count_total gauge\n"));
   EXPECT_THAT(joined(b), EndsWith("\n# EOF\n"));
   b.release();
   EXPECT_TRUE(held.expired());

@@ -85,16 +85,41 @@ TEST(GzipBuilder, PiecesAndStoredBytesDecodeToTheirConcatenation) {
   builder.piece(gzip_piece(b));
   builder.stored("");
   builder.piece(gzip_piece(c));
-  const gzip_head head = std::move(builder).finish();
+  const gzip_body head = std::move(builder).finish();
   const std::string body = "# TYPE x gauge\n" + a + header + b + c;
   EXPECT_EQ(head.size, body.size());
   // Completed like any head, with a tail.
   std::string tail;
   gzip_finish(head, "# EOF\n", tail);
-  EXPECT_EQ(gzip_decompress(head.bytes + tail, 1 << 24).value(), body + "# EOF\n");
+  EXPECT_EQ(gzip_decompress(head.bytes.str() + tail, 1 << 24).value(), body + "# EOF\n");
   // An empty builder is a valid empty head.
   gzip_finish(gzip_builder{}.finish(), "", tail);
-  EXPECT_EQ(gzip_decompress(gzip_builder{}.finish().bytes + tail, 1 << 20).value(), "");
+  EXPECT_EQ(gzip_decompress(gzip_builder{}.finish().bytes.str() + tail, 1 << 20).value(), "");
+}
+
+TEST(GzipBuilder, ReferredPiecesAndStoredBlocksAreNotCopied) {
+  const std::string a = some_text(5000, 1), b = some_text(300, 3);
+  const gzip_head pa = gzip_piece(a), pb = gzip_piece(b);
+  gzip_builder first;
+  const std::size_t head_at = first.offset();
+  first.stored("# TYPE x gauge\n");
+  const std::size_t head_end = first.offset();
+  first.piece(pa);
+  const gzip_body own = std::move(first).finish();
+  const std::string_view stored_head = own.bytes.slice(head_at, head_end - head_at);
+
+  gzip_builder merged;
+  merged.refer_stored(stored_head, "# TYPE x gauge\n");
+  merged.refer(pa.bytes, pa.crc, pa.size);
+  merged.refer(pb.bytes, pb.crc, pb.size);
+  const gzip_body got = std::move(merged).finish();
+  // The gzip header is the builder's own; everything else refers.
+  ASSERT_EQ(got.bytes.segments().size(), 4u);
+  EXPECT_EQ(got.bytes.segments()[1].data(), stored_head.data());
+  EXPECT_EQ(got.bytes.segments()[2].data(), pa.bytes.data());
+  std::string tail;
+  gzip_finish(got, "# EOF\n", tail);
+  EXPECT_EQ(gzip_decompress(got.bytes.str() + tail, 1 << 24).value(), "# TYPE x gauge\n" + a + b + "# EOF\n");
 }
 
 TEST(Gzip, DecompressRejectsCorruptAndTruncatedInput) {

@@ -43,10 +43,10 @@ std::shared_ptr<const snapshot> org(const std::string& name, wall_clock::time_po
   return make_snapshot(name, fetched, body_of(name, requests));
 }
 
-std::string decode(const gzip_head& head) {
+std::string decode(const gzip_body& head) {
   std::string tail;
   gzip_finish(head, "", tail);
-  return gzip_decompress(head.bytes + tail, 1u << 26).value();
+  return gzip_decompress(head.bytes.str() + tail, 1u << 26).value();
 }
 
 std::shared_ptr<const exposition_view> incremental(
@@ -54,6 +54,36 @@ std::shared_ptr<const exposition_view> incremental(
   std::vector<std::shared_ptr<const upstream_render>> parts;
   for (const auto& s : snaps) parts.push_back(render_upstream(s));
   return merge_renders(parts);
+}
+
+// True when `bytes` lie inside one of `parts`' bodies (text or OpenMetrics,
+// plain or gzip) or their snapshots' text: referred to, not copied.
+bool inside_a_part(std::string_view bytes, const std::vector<std::shared_ptr<const upstream_render>>& parts) {
+  auto within = [&](const body& b) {
+    for (auto seg : b.segments())
+      if (bytes.data() >= seg.data() && bytes.data() + bytes.size() <= seg.data() + seg.size()) return true;
+    return false;
+  };
+  for (const auto& p : parts) {
+    const auto& v = *p->view;
+    if (within(v.text.plain) || within(v.openmetrics.plain) || within(v.text.gzip.bytes) ||
+        within(v.openmetrics.gzip.bytes))
+      return true;
+  }
+  return false;
+}
+
+// The merged view's series are ranges of its parts' bytes: only family
+// headers (and the gzip framing) are its own.
+void expect_refers_to_parts(const exposition_view& v,
+                            const std::vector<std::shared_ptr<const upstream_render>>& parts) {
+  for (const body* b : {&v.text.plain, &v.openmetrics.plain}) {
+    for (auto seg : b->segments()) {
+      if (!inside_a_part(seg, parts)) {
+        EXPECT_EQ(seg.front(), '#') << "a copied range: " << seg;
+      }
+    }
+  }
 }
 
 void expect_same_view(const exposition_view& got, const exposition_view& want) {
@@ -123,7 +153,17 @@ TEST(MergeRenders, IsByteIdenticalToTheFullRenderOnRandomInputs) {
     }
     SCOPED_TRACE("round " + std::to_string(round));
     const auto want = render_view(snaps);
-    expect_same_view(*incremental(snaps), *want);
+    std::vector<std::shared_ptr<const upstream_render>> parts;
+    for (const auto& s : snaps) parts.push_back(render_upstream(s));
+    const auto got = merge_renders(parts);
+    expect_same_view(*got, *want);
+    // The scatter form itself: segments joined are the body (what a write
+    // sends), and with distinct upstreams (no fallback to the full render)
+    // the series are not copied.
+    std::string joined;
+    for (auto seg : got->text.plain.segments()) joined.append(seg);
+    EXPECT_EQ(joined, want->text.plain.str());
+    if (distinct) expect_refers_to_parts(*got, parts);
     if (HasFailure()) break;
     if (want->served.size() >= 2 && !want->text.plain.empty()) ++merged_rounds;
   }
@@ -135,13 +175,43 @@ TEST(MergeRenders, OneUpstreamsOwnViewIsItsFullRender) {
   expect_same_view(*render_upstream(s)->view, *render_view({s}));
 }
 
+// One organization (the common deployment): its text is kept once, by its
+// snapshot; its own view and the merged view are that string.
+TEST(MergeRenders, OneUpstreamsBytesAreItsSnapshotsText) {
+  const auto s = org("x", t0, 3);
+  const auto part = render_upstream(s);
+  ASSERT_EQ(part->view->text.plain.segments().size(), 1u);
+  EXPECT_EQ(part->view->text.plain.contiguous().data(), s->text.data());
+  const auto merged = merge_renders({part});
+  ASSERT_EQ(merged->text.plain.segments().size(), 1u);
+  EXPECT_EQ(merged->text.plain.contiguous().data(), s->text.data());
+  // OpenMetrics shares the sample lines (no timestamps here) with the text.
+  std::size_t shared = 0;
+  for (auto seg : merged->openmetrics.plain.segments())
+    if (seg.data() >= s->text.data() && seg.data() < s->text.data() + s->text.size()) shared += seg.size();
+  EXPECT_GT(shared, 0u);
+  expect_same_view(*merged, *render_view({s}));
+}
+
+TEST(MergeRenders, AMergedViewKeepsItsPartsAlive) {
+  std::shared_ptr<const exposition_view> v;
+  std::weak_ptr<const snapshot> watch;
+  {
+    auto a = org("a", t0), b = org("b", t0);
+    watch = a;
+    v = incremental({a, b});
+  }
+  EXPECT_FALSE(watch.expired());
+  expect_same_view(*v, *render_view({org("a", t0), org("b", t0)}));
+}
+
 TEST(MergeRenders, SharedFamiliesAreWrittenOnceWithOneHeader) {
   const auto v = incremental({org("a", t0), org("b", t0 + 1s)});
   EXPECT_EQ(v->text.plain,
             "# HELP requests_total Requests.\n# TYPE requests_total counter\n"
             "requests_total{upstream=\"a\"} 1\nrequests_total{upstream=\"b\"} 1\n"
             "# TYPE tokens gauge\ntokens{upstream=\"a\"} 7\ntokens{upstream=\"b\"} 7\n");
-  EXPECT_THAT(v->openmetrics.plain, HasSubstr("# TYPE requests counter\n"));
+  EXPECT_THAT(v->openmetrics.plain.str(), HasSubstr("# TYPE requests counter\n"));
 }
 
 TEST(MergeRenders, SameSeriesInTwoUpstreamsIsServedOnceAndCounted) {
@@ -224,7 +294,7 @@ TEST_F(RenderJobs, AChangeOfOneUpstreamRerendersOnlyIt) {
   store.publish(org("b", t0 + 10s, 99), t0 + 10s);
   EXPECT_THAT(run(t0 + 10s), ElementsAre("b"));
   const auto v = store.view();
-  EXPECT_THAT(v->text.plain, HasSubstr("requests_total{upstream=\"b\"} 99\n"));
+  EXPECT_THAT(v->text.plain.str(), HasSubstr("requests_total{upstream=\"b\"} 99\n"));
   expect_same_view(*v, *render_view({store.latest("a"), store.latest("b"), store.latest("c")}));
   // The untouched upstreams' own views are the very same objects.
   EXPECT_EQ(v->upstream("a")->text.plain, render_view({store.latest("a")})->text.plain);
@@ -237,7 +307,7 @@ TEST_F(RenderJobs, ARemovedUpstreamDisappears) {
   store.configure({{"a", 5min}}, t0 + 1s);
   EXPECT_THAT(run(t0 + 1s), IsEmpty());  // a's render is reused
   EXPECT_THAT(store.view()->served, ElementsAre("a"));
-  EXPECT_THAT(store.view()->text.plain, Not(HasSubstr("upstream=\"b\"")));
+  EXPECT_THAT(store.view()->text.plain.str(), Not(HasSubstr("upstream=\"b\"")));
   EXPECT_EQ(store.view()->upstream("b"), nullptr);
 }
 

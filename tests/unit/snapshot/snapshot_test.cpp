@@ -50,10 +50,10 @@ std::shared_ptr<const snapshot> org(std::string name, wall_clock::time_point fet
   return make_snapshot(std::move(name), fetched, body);
 }
 
-std::string decode(const gzip_head& head) {
+std::string decode(const gzip_body& head) {
   std::string tail;
   gzip_finish(head, "", tail);
-  return gzip_decompress(head.bytes + tail, 1u << 26).value();
+  return gzip_decompress(head.bytes.str() + tail, 1u << 26).value();
 }
 
 // The bodies a reader of the exposition writers would expect for `parts`.
@@ -90,25 +90,25 @@ TEST(RenderView, OneUpstreamBodiesAreTheWritersOutput) {
   const auto [text, om] = expected_bodies({parse(org_body("prod", 1))});
   EXPECT_EQ(v->text.plain, text);
   EXPECT_EQ(v->openmetrics.plain, om);
-  EXPECT_THAT(v->openmetrics.plain, Not(HasSubstr("# EOF")));
+  EXPECT_THAT(v->openmetrics.plain.str(), Not(HasSubstr("# EOF")));
   EXPECT_EQ(v->last_modified, t0);
   EXPECT_THAT(v->served, ElementsAre("prod"));
   EXPECT_EQ(v->series, 3u);
   EXPECT_EQ(v->dropped_series, 0u);
   // What Prometheus would read back is what the upstream sent.
-  EXPECT_TRUE(exposition::equivalent(parse(v->text.plain), parse(org_body("prod", 1))));
+  EXPECT_TRUE(exposition::equivalent(parse(v->text.plain.str()), parse(org_body("prod", 1))));
 }
 
 TEST(RenderView, TwoUpstreamsMergeIntoOneFamilyPerName) {
   const auto a = org("a", t0 - 30s, 1);
   const auto b = org("b", t0 - 10s, 7);
   const auto v = render_view({a, b});
-  EXPECT_EQ(occurrences(v->text.plain, "# TYPE requests_count_total "), 1u);
-  EXPECT_EQ(occurrences(v->text.plain, "# HELP requests_count_total "), 1u);
-  EXPECT_EQ(occurrences(v->text.plain, "# TYPE tokens_total "), 1u);
-  EXPECT_EQ(occurrences(v->openmetrics.plain, "# TYPE tokens counter"), 1u);
-  EXPECT_THAT(v->text.plain, HasSubstr("upstream=\"a\""));
-  EXPECT_THAT(v->text.plain, HasSubstr("upstream=\"b\""));
+  EXPECT_EQ(occurrences(v->text.plain.str(), "# TYPE requests_count_total "), 1u);
+  EXPECT_EQ(occurrences(v->text.plain.str(), "# HELP requests_count_total "), 1u);
+  EXPECT_EQ(occurrences(v->text.plain.str(), "# TYPE tokens_total "), 1u);
+  EXPECT_EQ(occurrences(v->openmetrics.plain.str(), "# TYPE tokens counter"), 1u);
+  EXPECT_THAT(v->text.plain.str(), HasSubstr("upstream=\"a\""));
+  EXPECT_THAT(v->text.plain.str(), HasSubstr("upstream=\"b\""));
   EXPECT_EQ(v->series, 6u);
   EXPECT_THAT(v->served, ElementsAre("a", "b"));
   EXPECT_EQ(v->last_modified, t0 - 10s);  // the newest fetch
@@ -117,7 +117,7 @@ TEST(RenderView, TwoUpstreamsMergeIntoOneFamilyPerName) {
   EXPECT_EQ(v->text.plain, text);
   EXPECT_EQ(v->openmetrics.plain, om);
   // The merged text is valid exposition (each family once, contiguous).
-  auto reparsed = exposition::parse_text(v->text.plain);
+  auto reparsed = exposition::parse_text(v->text.plain.str());
   ASSERT_TRUE(reparsed.has_value()) << reparsed.error().message();
   EXPECT_EQ(reparsed->size(), 2u);
 }
@@ -127,10 +127,20 @@ TEST(RenderView, DuplicateSeriesAcrossUpstreamsAreDroppedAndCounted) {
   const auto a = make_snapshot("a", t0, "x 1\ny{k=\"v\"} 2\n");
   const auto b = make_snapshot("b", t0, "x 9\ny{k=\"w\"} 3\n");
   const auto v = render_view({a, b});
-  EXPECT_THAT(v->text.plain, HasSubstr("x 1\n"));
-  EXPECT_THAT(v->text.plain, Not(HasSubstr("x 9")));
+  EXPECT_THAT(v->text.plain.str(), HasSubstr("x 1\n"));
+  EXPECT_THAT(v->text.plain.str(), Not(HasSubstr("x 9")));
   EXPECT_EQ(v->series, 3u);
   EXPECT_EQ(v->dropped_series, 1u);
+}
+
+// A snapshot is kept for as long as it is served: its text holds no spare
+// capacity (a string grown by doubling kept up to twice its bytes).
+TEST(SeriesText, KeepsNoSpareCapacity) {
+  std::string body;
+  for (int i = 0; i < 3000; ++i) body += "requests_total{endpoint=\"e" + std::to_string(i) + "\"} 1\n";
+  const auto text = series_text(parse(body));
+  ASSERT_GT(text.size(), 60'000u);
+  EXPECT_LE(text.capacity(), text.size() + 64);
 }
 
 // A snapshot keeps text, not a model; the text always parses back, even when
@@ -166,8 +176,8 @@ TEST(RenderView, ConflictingTypesKeepTheFirstFamily) {
   const auto a = make_snapshot("a", t0, "# TYPE m gauge\nm{u=\"a\"} 1\n");
   const auto b = make_snapshot("b", t0, "# TYPE m counter\nm{u=\"b\"} 2\n");
   const auto v = render_view({a, b});
-  EXPECT_THAT(v->text.plain, HasSubstr("# TYPE m gauge\n"));
-  EXPECT_THAT(v->text.plain, Not(HasSubstr("u=\"b\"")));
+  EXPECT_THAT(v->text.plain.str(), HasSubstr("# TYPE m gauge\n"));
+  EXPECT_THAT(v->text.plain.str(), Not(HasSubstr("u=\"b\"")));
   EXPECT_EQ(v->series, 1u);
   EXPECT_EQ(v->dropped_series, 1u);
 }
@@ -189,8 +199,8 @@ TEST(RenderView, GzipHeadsDecodeToThePlainBodies) {
 TEST(RenderView, TimestampsAreServedInBothFormats) {
   const auto s = make_snapshot("a", t0, "x 1 1799999940000\n");
   const auto v = render_view({s});
-  EXPECT_THAT(v->text.plain, HasSubstr("x 1 1799999940000\n"));
-  EXPECT_THAT(v->openmetrics.plain, HasSubstr("x 1 1799999940\n"));
+  EXPECT_THAT(v->text.plain.str(), HasSubstr("x 1 1799999940000\n"));
+  EXPECT_THAT(v->openmetrics.plain.str(), HasSubstr("x 1 1799999940\n"));
 }
 
 class SnapshotStore : public ::testing::Test {
@@ -225,8 +235,8 @@ TEST_F(SnapshotStore, PublishedSnapshotsAreServedInConfigOrder) {
 TEST_F(SnapshotStore, APublishReplacesThatUpstreamsSnapshot) {
   store.publish(org("a", t0, 1), t0);
   store.publish(org("a", t0 + 60s, 42), t0 + 60s);
-  EXPECT_THAT(store.view()->text.plain, HasSubstr("} 42\n"));
-  EXPECT_THAT(store.view()->text.plain, Not(HasSubstr("} 1\n")));
+  EXPECT_THAT(store.view()->text.plain.str(), HasSubstr("} 42\n"));
+  EXPECT_THAT(store.view()->text.plain.str(), Not(HasSubstr("} 1\n")));
   EXPECT_EQ(store.latest("a")->fetched_at, t0 + 60s);
 }
 
@@ -256,7 +266,7 @@ TEST_F(SnapshotStore, RefreshDropsSnapshotsOlderThanMaxStaleness) {
 
   EXPECT_EQ(store.refresh(t0 + 2min), t0 + 5min);
   EXPECT_THAT(store.view()->served, ElementsAre("a"));
-  EXPECT_THAT(store.view()->text.plain, Not(HasSubstr("upstream=\"b\"")));
+  EXPECT_THAT(store.view()->text.plain.str(), Not(HasSubstr("upstream=\"b\"")));
   EXPECT_FALSE(store.is_fresh("b", t0 + 2min));
   EXPECT_NE(store.latest("b"), nullptr);  // kept for /-/ready and the status page
 
@@ -292,7 +302,7 @@ TEST_F(SnapshotStore, ConfigureKeepsRemainingUpstreamsAndDropsOthers) {
   EXPECT_EQ(store.latest("c"), nullptr);
   EXPECT_EQ(store.max_staleness("a"), 10min);
   EXPECT_THAT(store.view()->served, ElementsAre("a"));
-  EXPECT_THAT(store.view()->text.plain, Not(HasSubstr("upstream=\"b\"")));
+  EXPECT_THAT(store.view()->text.plain.str(), Not(HasSubstr("upstream=\"b\"")));
   // The new max_staleness applies: a is fresh until t0 + 10min now.
   EXPECT_EQ(store.refresh(t0 + 6min), t0 + 10min);
   EXPECT_THAT(store.view()->served, ElementsAre("a"));

@@ -1,0 +1,85 @@
+#pragma once
+// The bytes of a rendered body as a list of ranges (segments), for one
+// scatter write. Each segment lies in a buffer that the body keeps alive:
+// its own, or one it shares (a merged view refers to its upstreams' bodies
+// and an upstream's text body to its snapshot's text instead of copying
+// them: with N organizations the copies were most of the daemon's memory).
+//
+// Immutable once built; safe to read from any number of threads. Copying a
+// body copies the segment list and shares the buffers.
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cmp::snapshot {
+
+class body {
+ public:
+  body() = default;
+  // One segment over `bytes`, which the body owns.
+  explicit body(std::string bytes);
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] std::span<const std::string_view> segments() const noexcept { return segments_; }
+  // The bytes when they are one segment (an upstream's own view, a body
+  // built from one string); empty otherwise.
+  [[nodiscard]] std::string_view contiguous() const noexcept {
+    return segments_.size() == 1 ? segments_.front() : std::string_view{};
+  }
+  // All bytes in one string: a copy, for tests and tools.
+  [[nodiscard]] std::string str() const;
+  // The `size` bytes at `offset`, when they lie in one segment (as every
+  // range the builder was given in one call does); empty otherwise.
+  [[nodiscard]] std::string_view slice(std::size_t offset, std::size_t size) const noexcept;
+
+  friend bool operator==(const body& a, std::string_view b) noexcept;
+  friend bool operator==(const body& a, const body& b) noexcept { return a == std::string_view(b.str()); }
+
+  // Builds a body from copied bytes and ranges of buffers kept alive by an
+  // owner. Adjacent ranges that touch in memory become one segment, so a
+  // body that refers to another's bytes in order is that body again. Not
+  // thread-safe.
+  class builder {
+   public:
+    builder();
+    // Reserve room for `bytes` copied bytes (no reallocation below that).
+    void reserve(std::size_t bytes);
+    void copy(std::string_view bytes);
+    // `bytes` must stay valid while some owner passed to keep() lives.
+    void refer(std::string_view bytes);
+    void keep(std::shared_ptr<const void> owner);
+    // Keeps what `other` keeps alive: to refer to its bytes.
+    void keep(const body& other);
+    // The bytes appended so far, copied and referred to: the offset the
+    // next bytes will have in the body (for slice()).
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] body finish() &&;
+
+   private:
+    // Copied bytes are recorded as offsets into `own_` (it may still grow
+    // and move) and resolved to pointers in finish().
+    struct range {
+      const char* data;  // null: copied, `offset` into own_
+      std::size_t offset, size;
+    };
+    std::shared_ptr<std::string> own_;
+    std::vector<range> ranges_;
+    std::vector<std::shared_ptr<const void>> owners_;
+    std::size_t size_ = 0;
+  };
+
+ private:
+  std::vector<std::string_view> segments_;
+  std::vector<std::shared_ptr<const void>> owners_;
+  std::size_t size_ = 0;
+};
+
+// gtest and logs print the bytes.
+void PrintTo(const body& b, std::ostream* os);
+
+}  // namespace cmp::snapshot
