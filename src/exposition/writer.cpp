@@ -159,15 +159,6 @@ bool has_total_suffix(std::string_view name) {
          name.substr(name.size() - total_suffix.size()) == total_suffix;
 }
 
-// Whether `fam` can be an OpenMetrics counter named `stem` (its name minus
-// `_total`); see write_openmetrics() in the header for the rules.
-bool valid_om_counter(const family& fam) {
-  if (!has_total_suffix(fam.name)) return false;
-  for (const sample& s : fam.samples) {
-    if (s.name() != fam.name || !(s.value >= 0)) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -251,31 +242,37 @@ void write_text(const family_list& families, std::string& out) {
   }
 }
 
+bool om_counter_samples_ok(const family& f) noexcept {
+  if (!has_total_suffix(f.name)) return false;
+  for (const sample& s : f.samples) {
+    if (s.name() != f.name || !(s.value >= 0)) return false;
+  }
+  return true;
+}
+
+std::pair<std::string_view, metric_type> om_counter_names::announce(std::string_view name, bool samples_ok) {
+  if (!samples_ok) return {name, metric_type::untyped};
+  const std::string_view stem = name.substr(0, name.size() - total_suffix.size());
+  if (!built_) {
+    all_names_(names_);
+    built_ = true;
+  }
+  if (names_.count(stem) != 0) return {name, metric_type::untyped};
+  return {stem, metric_type::counter};
+}
+
 void write_openmetrics(const family_list& families, std::string& out) {
-  // Built only when a counter needs its stem checked against other names.
-  std::unordered_set<std::string_view> names;
-  bool names_built = false;
+  om_counter_names counters([&](std::unordered_set<std::string_view>& names) {
+    for (const family& other : families) names.insert(other.name);
+  });
   for (const family& fam : families) {
     if (fam.samples.empty()) continue;
     if (fam.type != metric_type::counter) {
       write_family(fam, fam.name, fam.type, format::openmetrics, out);
       continue;
     }
-    bool as_counter = valid_om_counter(fam);
-    const std::string_view stem =
-        std::string_view(fam.name).substr(0, fam.name.size() - total_suffix.size());
-    if (as_counter) {
-      if (!names_built) {
-        for (const family& other : families) names.insert(other.name);
-        names_built = true;
-      }
-      as_counter = names.count(stem) == 0;
-    }
-    if (as_counter) {
-      write_family(fam, stem, metric_type::counter, format::openmetrics, out);
-    } else {
-      write_family(fam, fam.name, metric_type::untyped, format::openmetrics, out);
-    }
+    const auto [name, type] = counters.announce(fam.name, om_counter_samples_ok(fam));
+    write_family(fam, name, type, format::openmetrics, out);
   }
 }
 

@@ -35,7 +35,7 @@ void scrape_assembler::assemble(std::shared_ptr<const snapshot::exposition_view>
     out.stable.reset();
     out.live.clear();
     if (om) out.live += "# EOF\n";
-    const auto& upstream = om ? out.view->openmetrics : out.view->text;
+    const auto& upstream = out.view->in(format);
     if (gzip) {
       snapshot::gzip_finish(upstream.gzip, out.live, out.gzip_tail);
       out.set_parts(upstream.gzip.bytes, std::string_view{}, out.gzip_tail);
@@ -50,7 +50,7 @@ void scrape_assembler::assemble(std::shared_ptr<const snapshot::exposition_view>
   out.live.clear();
   metrics_.render_live(out.live, format, now);
   if (om) out.live += "# EOF\n";
-  const auto& upstream = om ? out.view->openmetrics : out.view->text;
+  const auto& upstream = out.view->in(format);
   if (gzip) {
     const bool same_view = !cache.sum_of.owner_before(out.view) &&
                            !out.view.owner_before(cache.sum_of) && !cache.sum_of.expired();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -73,13 +74,6 @@ const std::shared_ptr<const exposition_view>& empty_view() {
   static const std::shared_ptr<const exposition_view> empty = render_full({});
   return empty;
 }
-
-constexpr std::string_view total_suffix = "_total";
-
-bool has_total_suffix(std::string_view name) {
-  return name.size() > total_suffix.size() && name.ends_with(total_suffix);
-}
-
 
 // The offset just past the newline that ends the line starting at `from`.
 std::size_t next_line(std::string_view body, std::size_t from) {
@@ -214,10 +208,7 @@ std::shared_ptr<const upstream_render> render_upstream(std::shared_ptr<const sna
     p.type = f.type;
     p.has_help = f.help.has_value();
     p.samples = f.samples.size();
-    p.om_counter_ok = has_total_suffix(f.name) &&
-                      std::all_of(f.samples.begin(), f.samples.end(), [&](const auto& x) {
-                        return x.name() == f.name && x.value >= 0;
-                      });
+    p.om_counter_ok = exposition::om_counter_samples_ok(f);
   }
   const auto text_at = locate(text, merged);
   const auto om_at = locate(om, merged);
@@ -406,28 +397,14 @@ std::shared_ptr<exposition_view> merge_renders(
       text_gz.refer(piece->text_gz_samples, piece->text_crc, piece->text_samples.size());
     }
   }
-  std::unordered_set<std::string_view> names;  // for a counter's stem; as write_openmetrics
-  bool names_built = false;
+  exposition::om_counter_names counters([&](std::unordered_set<std::string_view>& names) {
+    for (const auto& other : families) names.insert(other.first->name);
+  });
   for (const auto& mf : families) {
     if (mf.samples == 0) continue;
     std::string_view name = mf.first->name;
     exposition::metric_type type = mf.first->type;
-    if (mf.first->type == exposition::metric_type::counter) {
-      bool as_counter = mf.om_counter_ok;
-      const std::string_view stem = name.substr(0, name.size() - total_suffix.size());
-      if (as_counter) {
-        if (!names_built) {
-          for (const auto& other : families) names.insert(other.first->name);
-          names_built = true;
-        }
-        as_counter = names.count(stem) == 0;
-      }
-      if (as_counter) {
-        name = stem;
-      } else {
-        type = exposition::metric_type::untyped;  // written `unknown`
-      }
-    }
+    if (type == exposition::metric_type::counter) std::tie(name, type) = counters.announce(name, mf.om_counter_ok);
     const auto* first = mf.pieces.front().second;
     header(om, om_gz, name, mf.help ? mf.help->om_help : std::string_view{}, mf.help != nullptr, type,
            exposition::format::openmetrics, first->om_head, first->om_gz_head);

@@ -13,9 +13,12 @@
 //    `+Inf`, `-Inf`.
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <unordered_set>
+#include <utility>
 
 #include "cmp/exposition/model.hpp"
 
@@ -83,6 +86,27 @@ class family_stream {
 
   std::string& out_;
   format format_;
+};
+
+// The OpenMetrics counter rule of write_openmetrics() (above), for callers
+// that assemble OpenMetrics bodies from pieces (the snapshot views), so the
+// rule exists once. A counter `x_total` is announced as counter `x` when its
+// own samples allow it (om_counter_samples_ok) and no family of the same
+// output is named `x`; otherwise as `unknown` under its own name.
+[[nodiscard]] bool om_counter_samples_ok(const family& f) noexcept;
+class om_counter_names {
+ public:
+  // `all_names` lists every family name of the output; called at most once,
+  // the first time a stem must be checked.
+  explicit om_counter_names(std::function<void(std::unordered_set<std::string_view>&)> all_names)
+      : all_names_(std::move(all_names)) {}
+  // The name and type to announce the counter family `name` with.
+  [[nodiscard]] std::pair<std::string_view, metric_type> announce(std::string_view name, bool samples_ok);
+
+ private:
+  std::function<void(std::unordered_set<std::string_view>&)> all_names_;
+  std::unordered_set<std::string_view> names_;
+  bool built_ = false;
 };
 
 // The TYPE word of `type` in `f`: `untyped` is `unknown` in OpenMetrics.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cmp/exposition/model.hpp"
+#include "cmp/exposition/writer.hpp"
 #include "cmp/snapshot/gzip.hpp"
 #include "cmp/snapshot/upstream_status.hpp"
 
@@ -56,6 +57,9 @@ struct rendered_body {
 struct exposition_view {
   rendered_body text;         // Prometheus text 0.0.4
   rendered_body openmetrics;  // OpenMetrics 1.0.0, without `# EOF`
+  [[nodiscard]] const rendered_body& in(exposition::format f) const noexcept {
+    return f == exposition::format::openmetrics ? openmetrics : text;
+  }
   std::optional<wall_clock::time_point> last_modified;  // newest fetch among the served
   std::vector<std::string> served;  // upstream names whose series are in the bodies
   std::size_t series = 0;
