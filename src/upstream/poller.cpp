@@ -225,6 +225,21 @@ asio::awaitable<void> poller::run() {
     }
     if (stopping_) break;
     now = this->now();
+    // Off the I/O thread, in one hop to the worker: the gzip decode of the
+    // body (it decides the `code` counted below) and, when that leaves a
+    // usable 200 (classify()'s only success), the poll's CPU work.
+    // schema_ and derived_ are the worker's until this coroutine resumes.
+    std::optional<prepared_snapshot> prepared;
+    if (result.gzip_encoded || (!result.fault && result.status == 200)) {
+      auto receive = [&]() -> std::optional<prepared_snapshot> {
+        decode_body(result, request_.body_limit);
+        if (result.fault || result.status != 200) return std::nullopt;
+        const poll_body in{result.body, result.content_type, now, window_end, false};
+        return prepare_snapshot(in, cfg_, schema_, derived_);
+      };
+      prepared = co_await offload(ctx_.work, std::move(receive));
+      if (stopping_) break;
+    }
     metrics_.count_request(request_code(result), std::chrono::duration<double>(result.elapsed).count());
     auto [outcome, report_kind, message] = classify(result, now, key_watch_.has_value());
     if (outcome.what != poll_outcome::kind::success) report(report_kind, message, true);
@@ -236,16 +251,10 @@ asio::awaitable<void> poller::run() {
         outcome.what = poll_outcome::kind::retryable;
       }
     }
-    if (outcome.what == poll_outcome::kind::success) {
-      // The CPU work runs on the worker while this coroutine is suspended;
-      // schema_ and derived_ are the worker's until it resumes (see header).
-      const poll_body in{result.body, result.content_type, now, window_end, false};
-      auto prepare = [&] { return prepare_snapshot(in, cfg_, schema_, derived_); };
-      auto prepared = co_await offload(ctx_.work, std::move(prepare));
-      if (stopping_) break;
-      const bool counters_changed = prepared.counters_changed;
-      auto counters_text = std::move(prepared.counters_text);
-      if (publish(std::move(prepared), false)) {
+    if (outcome.what == poll_outcome::kind::success && prepared) {  // success implies prepared
+      const bool counters_changed = prepared->counters_changed;
+      auto counters_text = std::move(prepared->counters_text);
+      if (publish(std::move(*prepared), false)) {
         metrics_.set_up(true, now);
         last_error_.clear();
         if (!last_report_kind_.empty()) report("", "upstream recovered", false);
