@@ -371,7 +371,13 @@ class daemon {
       trim = true;
       trimmed_view_ = view;
     }
-    if (trim) malloc_trim(0);
+    // On the render thread, after the frees it makes there (it drops the
+    // replaced renders and views): a malloc_trim walks every arena and took
+    // 2-15 ms here at N=300 (uprobes on malloc_trim), a loop stall each time
+    // the view changed. It locks one arena at a time, so this thread's
+    // allocations wait only while the main arena (small: fetch buffers and
+    // sessions) is trimmed.
+    if (trim) asio::post(render_pool_, [] { malloc_trim(0); });
   }
 
   void shutdown() {
@@ -436,7 +442,25 @@ class daemon {
       auto result = std::make_shared<snapshot::snapshot_store::render_result>(
           snapshot::snapshot_store::render(job));
       asio::post(ioc_, [this, result] {
-        if (store_.finish_render(std::move(*result))) schedule_render();
+        // finish_render() drops the renders it replaces and the old view:
+        // at N=300 tens of thousands of blocks (each upstream's bodies and
+        // per-family pieces) allocated by the render thread, whose frees
+        // (malloc_consolidate, _int_free, unlink_chunk: ~30% of this
+        // thread's CPU in perf at N=300) stalled the loop for tens of ms.
+        // Hold references across the install and let them go on the render
+        // thread instead: the renders of the previous install (the store
+        // lets go of those it replaces now) and the previous view.
+        auto retired = std::move(installed_renders_);
+        installed_renders_.clear();
+        installed_renders_.reserve(result->renders.size());
+        for (const auto& r : result->renders) installed_renders_.push_back(r.second);
+        auto previous_view = store_.view();
+        const bool again = store_.finish_render(std::move(*result));
+        asio::post(render_pool_, [retired = std::move(retired), view = std::move(previous_view)]() mutable {
+          retired.clear();
+          view.reset();
+        });
+        if (again) schedule_render();
         note_served();
         view_installed_.cancel();  // wakes the scrapes waiting while catching up
       });
@@ -519,6 +543,9 @@ class daemon {
   // shutdown), which wakes every scrape waiting on it (handler_context).
   asio::steady_timer view_installed_{ioc_, std::chrono::steady_clock::time_point::max()};
   std::map<std::string, std::shared_ptr<upstream::state_writer>> state_writers_;  // by URL
+  // The renders the installed view was made of, so that the store's
+  // replacing them does not free them on this thread (start_render).
+  std::vector<std::shared_ptr<const snapshot::upstream_render>> installed_renders_;
   // Merge, render and gzip run here, off the I/O thread. Declared last: it
   // is joined (at the latest by its destructor) before anything it posts to
   // or reads dies.
