@@ -116,14 +116,9 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::t
   r.location = header("Location");
   const auto encoding = lower(header("Content-Encoding"));
   if (encoding == "gzip" || encoding == "x-gzip") {
-    bool too_large = false;
-    auto decoded = snapshot::gzip_decompress(res.body(), req.body_limit, &too_large);
-    if (!decoded) {
-      fail(r, too_large ? errc::body_too_large : errc::protocol, too_large ? "decompressed body exceeds the limit; refused"
-                                    : "gzip body is corrupt or truncated");
-      co_return;
-    }
-    r.body = std::move(*decoded);
+    // Decoded by decode_body(), off the I/O thread (~0.3 ms per 100 KB).
+    r.body = std::move(res.body());
+    r.gzip_encoded = true;
   } else if (encoding.empty() || encoding == "identity") {
     r.body = std::move(res.body());
   } else {
@@ -170,6 +165,22 @@ asio::awaitable<bool> proxy_connect(beast::tcp_stream& tcp, steady::time_point d
 }
 
 }  // namespace
+
+void decode_body(fetch_result& r, std::size_t limit) {
+  if (!r.gzip_encoded) return;
+  r.gzip_encoded = false;
+  bool too_large = false;
+  auto decoded = snapshot::gzip_decompress(r.body, limit, &too_large);
+  if (!decoded) {
+    // As if no usable response had arrived, whatever the status said.
+    r.status = 0;
+    r.body.clear();
+    fail(r, too_large ? errc::body_too_large : errc::protocol,
+         too_large ? "decompressed body exceeds the limit; refused" : "gzip body is corrupt or truncated");
+    return;
+  }
+  r.body = std::move(*decoded);
+}
 
 std::shared_ptr<asio::ssl::context> make_client_tls(const std::string& ca_file) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);

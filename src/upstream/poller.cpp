@@ -123,23 +123,24 @@ void poller::restore(wall_clock::time_point now) {
                        e.what());
       }
     }
-    try {
-      if (auto snap = state_.load_snapshot()) {
-        if (ctx_.store.latest(cfg_.name) == nullptr) {
-          // Inline, before the loop serves anything: the restored snapshot
-          // is published at once, as before.
+    // After a reload the store already has this upstream's snapshot (its
+    // window is taken below): the file is not even read, ~100 KB per
+    // organization that a reload would read on the I/O thread for nothing.
+    if (ctx_.store.latest(cfg_.name) == nullptr) {
+      try {
+        if (auto snap = state_.load_snapshot()) {
+          // Inline, before the loop serves anything (at start the loop does
+          // not run yet): the restored snapshot is published at once, as before.
           const poll_body in{snap->body, snap->content_type, snap->fetched_at, snap->window_end, true};
           if (publish(prepare_snapshot(in, cfg_, schema_, derived_), true)) {
             restored_window = snap->window_end;
             ctx_.log->info("upstream={} restored snapshot fetched {}s ago", cfg_.name,
                            std::chrono::duration_cast<std::chrono::seconds>(now - snap->fetched_at).count());
           }
-        } else {
-          restored_window = ctx_.store.latest(cfg_.name)->window_end;
         }
+      } catch (const std::exception& e) {
+        ctx_.log->warn("upstream={} stored snapshot ignored: {}", cfg_.name, e.what());
       }
-    } catch (const std::exception& e) {
-      ctx_.log->warn("upstream={} stored snapshot ignored: {}", cfg_.name, e.what());
     }
   }
   if (auto current = ctx_.store.latest(cfg_.name)) restored_window = current->window_end;
@@ -225,6 +226,21 @@ asio::awaitable<void> poller::run() {
     }
     if (stopping_) break;
     now = this->now();
+    // Off the I/O thread, in one hop to the worker: the gzip decode of the
+    // body (it decides the `code` counted below) and, when that leaves a
+    // usable 200 (classify()'s only success), the poll's CPU work.
+    // schema_ and derived_ are the worker's until this coroutine resumes.
+    std::optional<prepared_snapshot> prepared;
+    if (result.gzip_encoded || (!result.fault && result.status == 200)) {
+      auto receive = [&]() -> std::optional<prepared_snapshot> {
+        decode_body(result, request_.body_limit);
+        if (result.fault || result.status != 200) return std::nullopt;
+        const poll_body in{result.body, result.content_type, now, window_end, false};
+        return prepare_snapshot(in, cfg_, schema_, derived_);
+      };
+      prepared = co_await offload(ctx_.work, std::move(receive));
+      if (stopping_) break;
+    }
     metrics_.count_request(request_code(result), std::chrono::duration<double>(result.elapsed).count());
     auto [outcome, report_kind, message] = classify(result, now, key_watch_.has_value());
     if (outcome.what != poll_outcome::kind::success) report(report_kind, message, true);
@@ -236,16 +252,10 @@ asio::awaitable<void> poller::run() {
         outcome.what = poll_outcome::kind::retryable;
       }
     }
-    if (outcome.what == poll_outcome::kind::success) {
-      // The CPU work runs on the worker while this coroutine is suspended;
-      // schema_ and derived_ are the worker's until it resumes (see header).
-      const poll_body in{result.body, result.content_type, now, window_end, false};
-      auto prepare = [&] { return prepare_snapshot(in, cfg_, schema_, derived_); };
-      auto prepared = co_await offload(ctx_.work, std::move(prepare));
-      if (stopping_) break;
-      const bool counters_changed = prepared.counters_changed;
-      auto counters_text = std::move(prepared.counters_text);
-      if (publish(std::move(prepared), false)) {
+    if (outcome.what == poll_outcome::kind::success && prepared) {  // success implies prepared
+      const bool counters_changed = prepared->counters_changed;
+      auto counters_text = std::move(prepared->counters_text);
+      if (publish(std::move(*prepared), false)) {
         metrics_.set_up(true, now);
         last_error_.clear();
         if (!last_report_kind_.empty()) report("", "upstream recovered", false);

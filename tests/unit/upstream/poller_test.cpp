@@ -9,11 +9,14 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <filesystem>
 #include <string>
 
 #include <spdlog/sinks/null_sink.h>
+
+#include "cmp/snapshot/gzip.hpp"
 
 namespace cmp::upstream {
 namespace {
@@ -175,6 +178,73 @@ TEST_F(Poller, RestoredSnapshotIsParsedAsItsContentType) {
   EXPECT_NE(snap->text.find("c_total"), std::string::npos);
   restarted->stop();
   restarted.reset();
+  settle();
+}
+
+fetch_result gzipped(unsigned status, const std::string& body) {
+  fetch_result r = ok(snapshot::gzip_compress(body), text_type);
+  r.status = status;
+  r.gzip_encoded = true;
+  return r;
+}
+
+// A gzip body is decoded by the poll's worker (decode_body), not by fetch():
+// the snapshot, its state file and the `code` counted are those of the
+// decoded body. The worker is a real thread here, as in the daemon.
+TEST_F(Poller, GzipBodyIsDecodedOnTheWorker) {
+  asio::thread_pool worker(1);
+  fake_upstream up{nullptr, gzipped(200, "a 1\n")};
+  poller_context pc{ioc_, store_, metrics_, log_, [] { return 0.5; }, dir_, "", worker.get_executor(), files_,
+                    fetch_from(up), pinned_now};
+  auto p = std::make_shared<poller>(pc, cfg_, config::secret("k"), nullptr, ledger_);
+  poller::start(p);
+  for (int i = 0; i < 2000 && !store_.latest("org"); ++i) {
+    settle();
+    if (!store_.latest("org")) ioc_.run_one_for(5ms);  // the worker's post back
+  }
+  settle();
+  const auto snap = store_.latest("org");
+  ASSERT_NE(snap, nullptr);
+  EXPECT_NE(snap->text.find("a 1"), std::string::npos);
+  EXPECT_EQ(metrics_.upstream("org").requests_by_code().count("200"), 1u);
+  const auto stored = state_store(dir_, cfg_.url).load_snapshot();
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->body, "a 1\n");
+  p->stop();
+  p.reset();
+  worker.join();
+  settle();
+}
+
+// Over the limit once decompressed: nothing published, counted as
+// code="protocol" (as when fetch() decoded it), the upstream down.
+TEST_F(Poller, DecompressedBodyOverTheLimitIsRefused) {
+  // 16 MiB + 1 of text, ~17 KB compressed: only the decoded size is over.
+  fake_upstream up{nullptr, gzipped(200, std::string(fetch_request{}.body_limit + 1, 'a'))};
+  auto p = make(fetch_from(up));
+  poller::start(p);
+  settle();
+  EXPECT_EQ(up.requests, 1);
+  EXPECT_EQ(store_.latest("org"), nullptr);
+  EXPECT_EQ(metrics_.upstream("org").requests_by_code().count("protocol"), 1u);
+  EXPECT_EQ(metrics_.upstream("org").requests_by_code().count("200"), 0u);
+  EXPECT_FALSE(metrics_.upstream("org").up());
+  p->stop();
+  p.reset();
+  settle();
+}
+
+TEST_F(Poller, CorruptGzipBodyIsAProtocolFault) {
+  fetch_result bad = ok("not gzip", text_type);
+  bad.gzip_encoded = true;
+  fake_upstream up{nullptr, bad};
+  auto p = make(fetch_from(up));
+  poller::start(p);
+  settle();
+  EXPECT_EQ(store_.latest("org"), nullptr);
+  EXPECT_EQ(metrics_.upstream("org").requests_by_code().count("protocol"), 1u);
+  p->stop();
+  p.reset();
   settle();
 }
 
