@@ -59,10 +59,9 @@ api_key_watch::event poller::refresh_key(api_key_watch::cause why) {
   if (result == api_key_watch::read_result::new_key) request_.api_key = api_key_;
   const auto ev = key_watch_->on_read(st, result);
   if (ev == api_key_watch::event::rotated) metrics_.count_api_key_reload();
-  if (ev == api_key_watch::event::unreadable) {
-    ctx_.log->warn("upstream={} {}", cfg_.name, describe(ev, why, key_file_, problem));
-  } else if (ev != api_key_watch::event::none) {
-    ctx_.log->info("upstream={} {}", cfg_.name, describe(ev, why, key_file_, problem));
+  if (ev != api_key_watch::event::none) {
+    const auto level = ev == api_key_watch::event::unreadable ? spdlog::level::warn : spdlog::level::info;
+    ctx_.log->log(level, "upstream={} {}", cfg_.name, describe(ev, why, key_file_, problem));
   }
   return ev;
 }
@@ -181,16 +180,12 @@ bool poller::publish(prepared_snapshot prepared, bool restored) {
 
 void poller::report(const std::string& kind, const std::string& message, bool is_error) {
   if (is_error) last_error_ = message;
-  if (kind == last_report_kind_) {
-    ctx_.log->debug("upstream={} {}", cfg_.name, message);
-    return;
-  }
+  // Said once per change of state; the repeats go to debug.
+  const auto level = kind == last_report_kind_ ? spdlog::level::debug
+                     : is_error                ? spdlog::level::warn
+                                               : spdlog::level::info;
   last_report_kind_ = kind;
-  if (is_error) {
-    ctx_.log->warn("upstream={} {}", cfg_.name, message);
-  } else {
-    ctx_.log->info("upstream={} {}", cfg_.name, message);
-  }
+  ctx_.log->log(level, "upstream={} {}", cfg_.name, message);
 }
 
 asio::awaitable<void> poller::run() {
