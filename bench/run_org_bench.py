@@ -20,6 +20,12 @@ upstreams on it (one URL each, so one budget ledger each, told apart by an
                   poll offset to 3 s after it; a scrape that takes longer
                   than 10 s counts as 10 s
   VmRSS, RssAnon  at the end (/proc/PID/status), and the /metrics text size
+  others, steal   during the measured cycles, in ms per second: CPU time the
+                  machine spent on everything but the daemon (the mock, the
+                  scraper, any other process), and time the hypervisor kept
+                  the guest's vCPUs from running (/proc/stat "steal"). Both
+                  take cores from the daemon's I/O thread: a lag or p99
+                  outlier with high values here is the machine, not the code.
 
 Usage: bench/run_org_bench.py [--build DIR] [--daemon BIN] [--orgs 1,10,100,300]
                               [--cycles 3] [--endpoints 40] [--keep DIR]
@@ -48,6 +54,15 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu():
+    """(busy, steal) seconds of all CPUs so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / hz, v[7] / hz
 
 
 def status_kib(pid, key):
@@ -133,6 +148,7 @@ def run(args, daemon_bin, mock_bin, n, work):
         time.sleep(INTERVAL - now % INTERVAL + INTERVAL - 0.5)
         before = self_values(metrics(port), "cerebras_proxy_upstream_requests_total")
         cpu0, t0 = cpu_seconds(daemon.pid), time.time()
+        busy0, steal0 = machine_cpu()
         lat = []
         stop = threading.Event()
 
@@ -156,6 +172,7 @@ def run(args, daemon_bin, mock_bin, n, work):
         th.start()
         time.sleep(args.cycles * INTERVAL)
         cpu1, t1 = cpu_seconds(daemon.pid), time.time()
+        busy1, steal1 = machine_cpu()
         stop.set()
         th.join()
         text = metrics(port)
@@ -176,6 +193,8 @@ def run(args, daemon_bin, mock_bin, n, work):
             "rss_mib": status_kib(daemon.pid, "VmRSS") / 1024,
             "anon_mib": status_kib(daemon.pid, "RssAnon") / 1024,
             "text_mib": sum(len(x) for x in body) / 2**20,
+            "others_ms": 1000 * ((busy1 - busy0) - (cpu1 - cpu0)) / (t1 - t0),
+            "steal_ms": 1000 * (steal1 - steal0) / (t1 - t0),
         }
     finally:
         for p in (daemon, mock):
@@ -200,8 +219,8 @@ def main():
     daemon_bin = args.daemon or os.path.join(args.build, "cerebras-metrics-proxy")
     mock_bin = os.path.join(args.build, "cerebras-mock-upstream")
     work = args.keep or tempfile.mkdtemp(prefix="cmp-org-bench-")
-    print("| N | CPU ms/org/cycle | polls/org/cycle (min-max) | max loop lag ms | scrape p99 ms (max) during burst | VmRSS MiB | RssAnon MiB | /metrics text MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| N | CPU ms/org/cycle | polls/org/cycle (min-max) | max loop lag ms | scrape p99 ms (max) during burst | VmRSS MiB | RssAnon MiB | /metrics text MiB | others, steal ms/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     try:
         for n in [int(x) for x in args.orgs.split(",")]:
             try:
@@ -209,10 +228,11 @@ def main():
             except OSError as e:  # e.g. /metrics not answered within 10 s
                 print("| %d | no result: %s |" % (n, e), flush=True)
                 continue
-            print("| %d | %.2f | %.2f-%.2f | %s | %.0f (%.0f, %d scrapes) | %.1f | %.1f | %.2f |" % (
+            print("| %d | %.2f | %.2f-%.2f | %s | %.0f (%.0f, %d scrapes) | %.1f | %.1f | %.2f | %.0f, %.0f |" % (
                 r["n"], r["cpu_ms"], r["polls_min"], r["polls_max"],
                 "n/a" if r["lag_ms"] is None else "%.1f" % r["lag_ms"],
-                r["p99_ms"], r["max_ms"], r["scrapes"], r["rss_mib"], r["anon_mib"], r["text_mib"]),
+                r["p99_ms"], r["max_ms"], r["scrapes"], r["rss_mib"], r["anon_mib"], r["text_mib"],
+                r["others_ms"], r["steal_ms"]),
                 flush=True)
     finally:
         if not args.keep:

@@ -10,14 +10,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include <pthread.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <latch>
+#include <cstring>
 #include <map>
 #include <random>
 
@@ -25,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cmp/app/logging.hpp"
+#include "cmp/app/scheduling.hpp"
 #include "cmp/config/web_config.hpp"
 #include "cmp/server/http_server.hpp"
 #include "cmp/server/web_security.hpp"
@@ -58,39 +56,6 @@ void raise_fd_limit() {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-}
-
-// The I/O thread answers scrapes and fires every timer; the pools' threads
-// (a poll's parse, a view's render and gzip, fsyncs) only do work that can
-// wait a little. On a small machine (2 vCPUs) they took the I/O thread's
-// core: at N=100 the I/O thread spent more time runnable but not running
-// (744 ms in 20 s, /proc schedstat) than running (411 ms), and that wait was
-// most of its lag. Run them at a lower priority (nice +10, SCHED_BATCH: no
-// wakeup preemption), so that the scheduler runs the I/O thread first
-// whenever both are ready; idle cores still run them at full speed. Each of
-// the pool's `threads` sets its own (Linux priorities are per thread).
-// `threads` must be the pool's size (more would wait forever). Returns how
-// many threads could not lower theirs (0: all did).
-int run_in_background(asio::thread_pool& pool, int threads) {
-  std::latch started(threads);
-  std::latch finished(threads);
-  std::atomic<int> failed{0};
-  for (int i = 0; i < threads; ++i) {
-    asio::post(pool, [&] {
-      // Holds this thread until every one has taken a job: one job each.
-      started.arrive_and_wait();
-      const sched_param batch{};
-      const int e1 = pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch);
-      const auto tid = static_cast<id_t>(gettid());
-      errno = 0;
-      const int nice = getpriority(PRIO_PROCESS, tid);
-      const int e2 = errno != 0 ? -1 : setpriority(PRIO_PROCESS, tid, std::min(19, nice + 10));
-      if (e1 != 0 || e2 != 0) failed.fetch_add(1);
-      finished.count_down();  // the last use of this stack frame's latches
-    });
-  }
-  finished.wait();
-  return failed.load();
 }
 
 class daemon {
@@ -129,6 +94,11 @@ class daemon {
     if (not_lowered != 0)
       log_->warn("{} worker threads could not lower their priority; they compete with the I/O thread",
                  not_lowered);
+    // This thread runs the io_context (below).
+    if (!request_short_slice())
+      log_->warn("could not request a short time slice for the I/O thread ({}); scrapes may wait "
+                 "for other threads' slices on a busy machine",
+                 std::strerror(errno));
     for (const auto& w : config_.warnings) log_->warn("{}", w);
     auto pollers = make_pollers(config_);
     if (!pollers) return exit_config;
