@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <sys/sendfile.h>
+#include <csignal>
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -538,7 +539,14 @@ asio::awaitable<boost::system::error_code> http_server::impl::send_planned(
 
 http_server::http_server(asio::io_context& ioc, handler_context ctx, telemetry::registry& metrics,
                          server_options options, std::shared_ptr<spdlog::logger> log)
-    : impl_(std::make_unique<impl>(ioc, std::move(ctx), metrics, options, std::move(log))) {}
+    : impl_(std::make_unique<impl>(ioc, std::move(ctx), metrics, options, std::move(log))) {
+  // sendfile has no MSG_NOSIGNAL: to a client that hung up it raises
+  // SIGPIPE, whose default action ends the process. Every other write goes
+  // through Asio with MSG_NOSIGNAL; EPIPE is an ordinary error here. Left
+  // alone if someone installed a handler.
+  struct sigaction old{};
+  if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+}
 
 http_server::~http_server() = default;
 

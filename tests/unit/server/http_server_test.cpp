@@ -932,6 +932,25 @@ TEST_F(HttpServer, AClientThatStopsReadingIsDroppedAfterTheWriteTimeout) {
   EXPECT_EQ(exchange("/-/healthy").status, 200u);
 }
 
+// sendfile raises SIGPIPE towards a peer that is gone (it has no
+// MSG_NOSIGNAL): by default that would end the whole daemon.
+TEST_F(HttpServer, AClientThatHangsUpMidBodyDoesNotStopTheServer) {
+  view = large_file_view(120'000);  // ~7 MB: the server is still sending when it hangs up
+  start();
+  // Closed with nothing unread (a FIN, as wrk and scrapers that time out
+  // close), or with bytes unread (a RST), while the body is on its way.
+  for (int i = 0; i < 20; ++i) {
+    raw_client c(port_, 4096);
+    ASSERT_TRUE(c.connected());
+    c.send(get("/metrics"));
+    if (i % 2 == 1) std::this_thread::sleep_for(20ms);
+    c.close();
+  }
+  std::this_thread::sleep_for(200ms);
+  const auto r = exchange("/metrics?upstream=prod", "Accept: */*\r\n");
+  EXPECT_EQ(r.body.size(), view->upstream("prod")->text.plain.size());
+}
+
 TEST(ParseListenAddress, AcceptsHostPortForms) {
   EXPECT_EQ(parse_listen_address("127.0.0.1:9753"),
             boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 9753));
