@@ -91,10 +91,12 @@ std::shared_ptr<const snapshot::exposition_view> make_view(std::size_t endpoints
   if (!parsed) std::abort();
   auto s = std::make_shared<snapshot::snapshot>();
   s->upstream = "default";
-  s->text = snapshot::series_text(*parsed, &s->series);
+  // As a poll leaves it (a memfd above 64 KiB) and the store renders it:
+  // the view refers to the snapshot's text, which plain scrapes sendfile.
+  s->text = snapshot::shared_text::make(snapshot::series_text(*parsed, &s->series));
   s->fetched_at = wall_clock::now();
   s->window_end = s->fetched_at;
-  return snapshot::render_view({s});
+  return snapshot::merge_renders({snapshot::render_upstream(s)});
 }
 
 // A registry shaped like a running daemon's with one upstream.

@@ -1,12 +1,18 @@
 #include "cmp/server/http_server.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
+#include <sys/sendfile.h>
+#include <csignal>
+#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -26,6 +32,8 @@
 #include <memory_resource>
 #include <span>
 #include <tuple>
+#include <type_traits>
+#include <variant>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -33,6 +41,7 @@
 #include "cmp/asio.hpp"
 #include "cmp/config/config.hpp"
 #include "cmp/server/scrape_body.hpp"
+#include "cmp/server/send_plan.hpp"
 #include "cmp/server/web_security.hpp"
 
 namespace cmp::server {
@@ -168,6 +177,9 @@ struct http_server::impl {
   asio::awaitable<void> refuse(tcp::socket socket);
   template <class Stream>
   asio::awaitable<void> serve(Stream& stream, beast::tcp_stream& tcp, connection& conn);
+  asio::awaitable<boost::system::error_code> send_planned(tcp::socket& socket, send_plan& plan,
+                                                          asio::steady_timer& timer,
+                                                          std::chrono::steady_clock::time_point deadline);
   asio::awaitable<void> session(tcp::socket socket);
   asio::awaitable<void> tls_session(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls);
 
@@ -243,6 +255,10 @@ asio::awaitable<void> http_server::impl::session(tcp::socket socket) {
   connection_slot slot(*this);
   beast::tcp_stream stream(std::move(socket));
   slot.get().socket = &stream.socket();
+  // send_planned() writes with sendmsg/sendfile itself and needs EAGAIN
+  // rather than a blocking call; Asio's async reads work either way.
+  boost::system::error_code nb_ec;
+  stream.socket().non_blocking(true, nb_ec);
   co_await serve(stream, stream, slot.get());
   boost::system::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -275,6 +291,12 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
   std::string head;
   scrape_body scrape;
   std::vector<asio::const_buffer> buffers;  // reused: no allocation once grown
+  // Plain TCP: the head and the parts with where they lie in files, for
+  // send_planned() (reused too), and its timer for waits on a full socket.
+  constexpr bool plain_tcp = std::is_same_v<Stream, beast::tcp_stream>;
+  std::vector<std::string_view> send_parts;
+  std::vector<snapshot::segment_file> send_files;
+  asio::steady_timer send_timer(ioc);
   while (!stopping) {
     // Idle: wait for the first byte of the next request under the idle
     // timeout, then give the whole header the (shorter) header timeout.
@@ -430,6 +452,25 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
     }
     head += "\r\n\r\n";
 
+    if constexpr (plain_tcp) {
+      if (!head_only && resp.metrics) {
+        send_parts.clear();
+        send_files.clear();
+        send_parts.push_back(head);
+        send_files.emplace_back();
+        send_parts.insert(send_parts.end(), scrape.parts.begin(), scrape.parts.end());
+        send_files.insert(send_files.end(), scrape.files.begin(), scrape.files.end());
+        send_plan plan(send_parts, send_files);
+        if (plan.uses_sendfile()) {
+          const auto wec = co_await send_planned(
+              tcp.socket(), plan, send_timer, std::chrono::steady_clock::now() + options.write_timeout);
+          scrape.release();
+          conn.busy = false;
+          if (wec || !keep_alive) break;
+          continue;
+        }
+      }
+    }
     buffers.clear();
     buffers.push_back(asio::buffer(head));
     if (!head_only && resp.metrics) {
@@ -446,9 +487,66 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
   }
 }
 
+// One response by send_plan: gathered writes and sendfile on the
+// non-blocking socket; when it is full, a wait for room under the response's
+// deadline (a client that stops reading is dropped after write_timeout, as
+// with the scatter write).
+asio::awaitable<boost::system::error_code> http_server::impl::send_planned(
+    tcp::socket& socket, send_plan& plan, asio::steady_timer& timer,
+    std::chrono::steady_clock::time_point deadline) {
+  std::array<asio::const_buffer, 64> iov;  // Asio's limit per send
+  std::size_t since_yield = 0;
+  while (!plan.done()) {
+    const auto step = plan.next(iov);
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    if (step.fd >= 0) {
+      auto offset = static_cast<off_t>(step.offset);
+      const auto r = ::sendfile(socket.native_handle(), step.fd, &offset, step.size);
+      if (r > 0) {
+        n = static_cast<std::size_t>(r);
+      } else if (r == 0) {
+        ec = asio::error::eof;  // the file is shorter than its range: cannot be (sealed)
+      } else {
+        ec = boost::system::error_code(errno, boost::system::system_category());
+      }
+    } else {
+      n = socket.send(std::span<const asio::const_buffer>(iov.data(), step.count),
+                      step.more ? MSG_MORE : 0, ec);
+    }
+    if (ec == asio::error::interrupted) continue;
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      timer.expires_at(deadline);
+      using namespace asio::experimental::awaitable_operators;
+      auto ready = co_await (socket.async_wait(tcp::socket::wait_write, nothrow) || timer.async_wait(nothrow));
+      if (ready.index() == 1) co_return beast::error::timeout;
+      if (auto [wait_ec] = std::get<0>(ready); wait_ec) co_return wait_ec;
+      since_yield = 0;
+      continue;
+    }
+    if (ec) co_return ec;
+    plan.advance(n);
+    // Let other connections' work in after every max_step bytes, as the
+    // scatter write's completion handlers did.
+    since_yield += n;
+    if (since_yield >= send_plan::max_step && !plan.done()) {
+      since_yield = 0;
+      co_await asio::post(socket.get_executor(), asio::use_awaitable);
+    }
+  }
+  co_return boost::system::error_code{};
+}
+
 http_server::http_server(asio::io_context& ioc, handler_context ctx, telemetry::registry& metrics,
                          server_options options, std::shared_ptr<spdlog::logger> log)
-    : impl_(std::make_unique<impl>(ioc, std::move(ctx), metrics, options, std::move(log))) {}
+    : impl_(std::make_unique<impl>(ioc, std::move(ctx), metrics, options, std::move(log))) {
+  // sendfile has no MSG_NOSIGNAL: to a client that hung up it raises
+  // SIGPIPE, whose default action ends the process. Every other write goes
+  // through Asio with MSG_NOSIGNAL; EPIPE is an ordinary error here. Left
+  // alone if someone installed a handler.
+  struct sigaction old{};
+  if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+}
 
 http_server::~http_server() = default;
 

@@ -4,9 +4,20 @@ namespace cmp::server {
 
 void scrape_body::set_parts(const snapshot::body& first, std::string_view second, std::string_view third) {
   parts.clear();
-  for (auto s : first.segments()) parts.push_back(s);
-  if (!second.empty()) parts.push_back(second);
-  if (!third.empty()) parts.push_back(third);
+  files.clear();
+  const auto segments = first.segments();
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    parts.push_back(segments[i]);
+    files.push_back(first.file(i));
+  }
+  if (!second.empty()) {
+    parts.push_back(second);
+    files.emplace_back();
+  }
+  if (!third.empty()) {
+    parts.push_back(third);
+    files.emplace_back();
+  }
   bytes = first.size() + second.size() + third.size();
 }
 

@@ -1,6 +1,8 @@
 #include "cmp/snapshot/body.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 #include <ostream>
 
 namespace cmp::snapshot {
@@ -74,27 +76,67 @@ void body::builder::keep(std::shared_ptr<const void> owner) { owners_.push_back(
 
 void body::builder::keep(const body& other) {
   owners_.insert(owners_.end(), other.owners_.begin(), other.owners_.end());
+  extents_.insert(extents_.end(), other.extents_.begin(), other.extents_.end());
+}
+
+void body::builder::mapped(const file_extent& e) {
+  if (e.fd >= 0 && e.size > 0) extents_.push_back(e);
+}
+
+void body::builder::mapped(const body& other) {
+  extents_.insert(extents_.end(), other.extents_.begin(), other.extents_.end());
 }
 
 body body::builder::finish() && {
   body b;
+  if (!own_->empty()) own_->shrink_to_fit();  // before taking pointers: it may move the bytes
+  std::sort(extents_.begin(), extents_.end(), [](const file_extent& x, const file_extent& y) {
+    return std::less<>()(x.data, y.data);
+  });
+  extents_.erase(std::unique(extents_.begin(), extents_.end(),
+                             [](const file_extent& x, const file_extent& y) { return x.data == y.data; }),
+                 extents_.end());
   b.segments_.reserve(ranges_.size());
+  bool any_file = false;
+  auto push = [&](const char* data, std::size_t size, segment_file f) {
+    b.segments_.emplace_back(data, size);
+    b.files_.push_back(f);
+    any_file = any_file || f.fd >= 0;
+  };
+  const auto before = [](const char* p, const file_extent& e) { return std::less<>()(p, e.data); };
   for (const auto& r : ranges_) {
     if (r.size == 0) continue;
-    b.segments_.emplace_back(r.data ? r.data : own_->data() + r.offset, r.size);
-  }
-  b.size_ = size_;
-  if (!own_->empty()) {
-    own_->shrink_to_fit();
-    // shrink_to_fit may move the bytes: resolve again.
-    std::size_t i = 0;
-    for (const auto& r : ranges_) {
-      if (r.size == 0) continue;
-      if (!r.data) b.segments_[i] = std::string_view(own_->data() + r.offset, r.size);
-      ++i;
+    if (!r.data) {
+      push(own_->data() + r.offset, r.size, {});
+      continue;
     }
-    b.owners_.push_back(std::move(own_));
+    // The builder merged ranges that touch in memory; two mappings (or a
+    // mapping and heap memory) can touch too, so a range is cut where a
+    // file begins or ends: each segment lies in one file or in none.
+    const char* p = r.data;
+    std::size_t left = r.size;
+    while (left > 0) {
+      const auto next = std::upper_bound(extents_.begin(), extents_.end(), p, before);
+      std::size_t n = left;
+      segment_file f;
+      if (next != extents_.begin() && std::less<>()(p, std::prev(next)->data + std::prev(next)->size)) {
+        const auto& e = *std::prev(next);
+        n = std::min<std::size_t>(left, static_cast<std::size_t>(e.data + e.size - p));
+        f = {e.fd, e.offset + static_cast<std::uint64_t>(p - e.data)};
+      } else if (next != extents_.end() && std::less<>()(next->data, p + left)) {
+        n = static_cast<std::size_t>(next->data - p);
+      }
+      push(p, n, f);
+      p += n;
+      left -= n;
+    }
   }
+  if (!any_file) b.files_.clear();
+  b.files_.shrink_to_fit();
+  b.extents_ = std::move(extents_);
+  b.extents_.shrink_to_fit();
+  b.size_ = size_;
+  if (!own_->empty()) b.owners_.push_back(std::move(own_));
   for (auto& o : owners_) b.owners_.push_back(std::move(o));
   b.owners_.shrink_to_fit();
   return b;

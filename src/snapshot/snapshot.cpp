@@ -220,6 +220,7 @@ std::shared_ptr<const upstream_render> render_upstream(std::shared_ptr<const sna
     body::builder b;
     b.refer(s->text);
     b.keep(s);
+    b.mapped(s->text.file());
     v->text.plain = std::move(b).finish();
     std::string().swap(text);
   } else {
@@ -365,6 +366,9 @@ std::shared_ptr<exposition_view> merge_renders(
     if (!p->readable) continue;
     text.keep(p);
     om.keep(p);
+    // Which of those bytes are in a snapshot's memfd, for sendfile.
+    text.mapped(p->view->text.plain);
+    om.mapped(p->view->openmetrics.plain);
     text_gz.keep(p);
     om_gz.keep(p);
   }

@@ -38,7 +38,8 @@ prepared_snapshot prepare_snapshot(const poll_body& in, const config::upstream& 
   apply_timestamps(families, cfg.timestamps, window_ms);
   auto snap = std::make_shared<snapshot::snapshot>();
   snap->upstream = cfg.name;
-  snap->text = snapshot::series_text(families, &snap->series);
+  // In a sealed memfd when large: plain scrapes sendfile it (shared_text.hpp).
+  snap->text = snapshot::shared_text::make(snapshot::series_text(families, &snap->series));
   snap->fetched_at = in.fetched_at;
   snap->window_end = in.window_end;
   out.snap = std::move(snap);

@@ -41,6 +41,9 @@ struct scrape_body {
   std::string live;
   std::string gzip_tail;
   std::vector<std::string_view> parts;  // cleared, not shrunk: no allocation once grown
+  // Where each part lies in a file (a snapshot's memfd), fd -1 if it does
+  // not: a plain-TCP write sends those with sendfile. Valid while `view`.
+  std::vector<snapshot::segment_file> files;
   std::size_t bytes = 0;                 // their total size
 
   [[nodiscard]] std::size_t size() const noexcept { return bytes; }
@@ -50,6 +53,7 @@ struct scrape_body {
     view.reset();
     stable.reset();
     parts.clear();
+    files.clear();
     bytes = 0;
   }
   // Sets parts to `first`'s segments, then `second` and `third`.

@@ -21,6 +21,7 @@
 #include "cmp/exposition/model.hpp"
 #include "cmp/exposition/writer.hpp"
 #include "cmp/snapshot/gzip.hpp"
+#include "cmp/snapshot/shared_text.hpp"
 #include "cmp/snapshot/upstream_status.hpp"
 
 namespace cmp::snapshot {
@@ -34,8 +35,10 @@ struct snapshot {
   // Its series as text 0.0.4 (series_text()), kept for the next merge. Not
   // the parsed model: that is about four times the size of the text, and a
   // merge (on a poll or when a snapshot goes stale) re-parses in ~2.5 ms per
-  // MB. So the bodies are a snapshot's only large allocations.
-  std::string text;
+  // MB. So the bodies are a snapshot's only large allocations. A large
+  // text lives in a sealed memfd (shared_text.hpp): the views refer to it,
+  // and plain-HTTP scrapes `sendfile` it.
+  shared_text text;
   wall_clock::time_point fetched_at;  // when the response arrived
   wall_clock::time_point window_end;  // end of the aggregation window it describes
   std::size_t series = 0;

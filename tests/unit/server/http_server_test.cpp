@@ -21,6 +21,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <spdlog/sinks/null_sink.h>
@@ -79,10 +81,13 @@ struct http_response {
 // of hanging it.
 class raw_client {
  public:
-  explicit raw_client(unsigned short port) {
+  // `rcvbuf` > 0: a small receive buffer (set before connecting, so the
+  // window is small too), for clients the server has to wait for.
+  explicit raw_client(unsigned short port, int rcvbuf = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     timeval tv{10, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -156,6 +161,27 @@ class raw_client {
     return n == 0 || (n < 0 && errno == ECONNRESET);
   }
 
+  // Reads at most `max` bytes at a time, pausing `pause` between reads.
+  void slow_down(std::size_t max, std::chrono::microseconds pause) {
+    slow_max_ = max;
+    slow_pause_ = pause;
+  }
+
+  // Everything already sent and then whether the server closed the
+  // connection (false: nothing more came for 10 s).
+  std::pair<std::string, bool> drain() {
+    char chunk[16384];
+    for (;;) {
+      auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n > 0) {
+        buf_.append(chunk, static_cast<std::size_t>(n));
+        continue;
+      }
+      const bool closed = n == 0 || errno == ECONNRESET;
+      return {std::exchange(buf_, {}), closed};
+    }
+  }
+
   // Everything up to the server's close (for Connection: close responses).
   std::string read_to_end() {
     while (fill()) {
@@ -166,7 +192,8 @@ class raw_client {
  private:
   bool fill() {
     char chunk[16384];
-    auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (slow_pause_.count() > 0) std::this_thread::sleep_for(slow_pause_);
+    auto n = ::recv(fd_, chunk, std::min(sizeof chunk, slow_max_), 0);
     if (n <= 0) return false;
     buf_.append(chunk, static_cast<std::size_t>(n));
     return true;
@@ -175,6 +202,8 @@ class raw_client {
   int fd_ = -1;
   bool connected_ = false;
   std::string buf_;
+  std::size_t slow_max_ = 16384;
+  std::chrono::microseconds slow_pause_{0};
 };
 
 std::string get(std::string_view target, std::string_view extra_headers = "") {
@@ -795,6 +824,131 @@ TEST_F(HttpServer, StopLetsAWaitingScrapeFinish) {
   EXPECT_EQ(r->header("connection"), "close");
   EXPECT_THAT(r->body, HasSubstr("cerebras_proxy_build_info"));
   EXPECT_TRUE(c.closed_by_server());
+}
+
+// --- plain HTTP: large bodies by sendfile from the snapshot's memfd ---
+
+// One organization with `series` samples (~75 bytes each), its text in a
+// memfd as a poll leaves it, in a view rendered as the store renders it.
+std::shared_ptr<const snapshot::exposition_view> large_file_view(std::size_t series) {
+  std::string body = "# HELP requests_count_total Requests per model.\n# TYPE requests_count_total gauge\n";
+  for (std::size_t i = 0; i < series; ++i)
+    body += "requests_count_total{model=\"m" + std::to_string(i) + "\",upstream=\"prod\"} " +
+            std::to_string(i) + "\n";
+  body += "# TYPE tokens_total counter\ntokens_total{upstream=\"prod\"} 1234\n";
+  snapshot::snapshot_store store;
+  store.configure({{"prod", std::chrono::hours(24 * 365 * 100)}}, fetched);
+  auto s = std::make_shared<snapshot::snapshot>();
+  s->upstream = "prod";
+  snapshot::shared_text::policy p;
+  p.max_files = 1000;
+  s->text = snapshot::shared_text::make(snapshot::series_text(exposition::parse_text(body).value()), p);
+  EXPECT_TRUE(s->text.in_file());
+  s->fetched_at = fetched;
+  store.publish(s, fetched);
+  return store.view();
+}
+
+TEST_F(HttpServer, AFileBackedViewIsServedByteIdenticalInEveryForm) {
+  view = large_file_view(3000);
+  ASSERT_TRUE(view->text.plain.has_files());
+  ASSERT_GT(view->text.plain.size(), 150'000u);
+  start();
+  const auto text = exchange("/metrics", "Accept: */*\r\n");
+  EXPECT_EQ(text.status, 200u);
+  EXPECT_EQ(text.body.substr(0, view->text.plain.size()), view->text.plain.str());
+  EXPECT_THAT(text.body, HasSubstr("\ncerebras_proxy_build_info{"));
+  EXPECT_TRUE(exposition::parse_text(text.body).has_value());
+
+  const auto om = exchange("/metrics", "Accept: " + std::string(prometheus_accept) + "\r\n");
+  EXPECT_EQ(om.body.substr(0, view->openmetrics.plain.size()), view->openmetrics.plain.str());
+  EXPECT_THAT(om.body, EndsWith("\n# EOF\n"));
+
+  const auto packed = exchange("/metrics", "Accept: */*\r\nAccept-Encoding: gzip\r\n");
+  EXPECT_EQ(packed.header("content-encoding"), "gzip");
+  const auto unpacked = snapshot::gzip_decompress(packed.body, 1u << 24);
+  ASSERT_TRUE(unpacked);
+  EXPECT_THAT(*unpacked, StartsWith(view->text.plain.str()));
+
+  // Per upstream: the view's bytes and nothing else.
+  const auto& own = *view->upstream("prod");
+  ASSERT_TRUE(own.text.plain.has_files());
+  EXPECT_EQ(exchange("/metrics?upstream=prod", "Accept: */*\r\n").body, own.text.plain.str());
+  EXPECT_EQ(exchange("/metrics?upstream=prod", "Accept: " + std::string(prometheus_accept) + "\r\n").body,
+            own.openmetrics.plain.str() + "# EOF\n");
+
+  // Several responses on one connection, each with its own head.
+  auto c = connect();
+  for (int i = 0; i < 5; ++i) {
+    c.send(get("/metrics?upstream=prod"));
+    const auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200u);
+    EXPECT_EQ(r->body, own.text.plain.str()) << i;
+  }
+}
+
+// A client that reads slowly through a small window: the server's socket
+// fills up again and again (EAGAIN, wait for room, sendfile on). Loopback
+// send buffers grow to tcp_wmem's maximum (4 MiB by default) at once, so
+// the body must be larger than that.
+TEST_F(HttpServer, ASlowReaderGetsTheWholeFileBackedBody) {
+  view = large_file_view(120'000);  // ~7 MB
+  start();
+  raw_client c(port_, 4096);
+  ASSERT_TRUE(c.connected());
+  c.slow_down(16384, std::chrono::microseconds(100));
+  for (int i = 0; i < 2; ++i) {
+    c.send(get("/metrics"));
+    const auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body.size(), std::stoul(r->header("content-length")));
+    EXPECT_EQ(r->body.substr(0, view->text.plain.size()), view->text.plain.str()) << i;
+    EXPECT_THAT(r->body, HasSubstr("\ncerebras_proxy_build_info{"));
+  }
+}
+
+TEST_F(HttpServer, AClientThatStopsReadingIsDroppedAfterTheWriteTimeout) {
+  view = large_file_view(120'000);  // ~7 MB: more than the socket buffers hold
+  server_options o;
+  o.write_timeout = 300ms;
+  start(o);
+  raw_client stuck(port_, 4096);
+  ASSERT_TRUE(stuck.connected());
+  stuck.send(get("/metrics"));
+  // Others are served meanwhile, whole.
+  for (int i = 0; i < 2; ++i) {
+    const auto r = exchange("/metrics?upstream=prod", "Accept: */*\r\n");
+    EXPECT_EQ(r.body.size(), view->upstream("prod")->text.plain.size());
+  }
+  std::this_thread::sleep_for(1s);
+  // Then the server gave up on it: what was queued arrives, then the close,
+  // short of the whole response.
+  const auto [got, closed] = stuck.drain();
+  EXPECT_TRUE(closed);
+  EXPECT_LT(got.size(), view->text.plain.size());
+  EXPECT_THAT(got, StartsWith("HTTP/1.1 200 OK\r\n"));
+  // And keeps serving.
+  EXPECT_EQ(exchange("/-/healthy").status, 200u);
+}
+
+// sendfile raises SIGPIPE towards a peer that is gone (it has no
+// MSG_NOSIGNAL): by default that would end the whole daemon.
+TEST_F(HttpServer, AClientThatHangsUpMidBodyDoesNotStopTheServer) {
+  view = large_file_view(120'000);  // ~7 MB: the server is still sending when it hangs up
+  start();
+  // Closed with nothing unread (a FIN, as wrk and scrapers that time out
+  // close), or with bytes unread (a RST), while the body is on its way.
+  for (int i = 0; i < 20; ++i) {
+    raw_client c(port_, 4096);
+    ASSERT_TRUE(c.connected());
+    c.send(get("/metrics"));
+    if (i % 2 == 1) std::this_thread::sleep_for(20ms);
+    c.close();
+  }
+  std::this_thread::sleep_for(200ms);
+  const auto r = exchange("/metrics?upstream=prod", "Accept: */*\r\n");
+  EXPECT_EQ(r.body.size(), view->upstream("prod")->text.plain.size());
 }
 
 TEST(ParseListenAddress, AcceptsHostPortForms) {

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <random>
 #include <string>
 #include <vector>
@@ -353,6 +355,91 @@ TEST_F(RenderJobs, EveryConfiguredUpstreamHasItsOwnView) {
   expect_same_view(*v->upstream("b"), *render_view({store.latest("b")}));
   EXPECT_EQ(v->upstream("a")->text.plain, "");
   EXPECT_EQ(v->upstream("nope"), nullptr);
+}
+
+// --- snapshot texts in memfds (shared_text.hpp): the same bytes, and
+// every segment said to lie in a file is that file's bytes at its offset.
+
+// An organization's body large enough for a memfd (~150 KB of text).
+std::string large_body_of(const std::string& org) {
+  const std::string u = "upstream=\"" + org + "\"";
+  std::string b;
+  for (int f = 0; f < 6; ++f) {
+    const std::string name = "family_" + std::to_string(f) + "_total";
+    b += "# HELP " + name + " Requests per endpoint.\n# TYPE " + name + " counter\n";
+    for (int i = 0; i < 500; ++i)
+      b += name + "{endpoint=\"e" + std::to_string(i) + "\"," + u + "} " + std::to_string(i * 7 + f) + "\n";
+  }
+  return b;
+}
+
+std::shared_ptr<const snapshot> large_org(const std::string& name, bool in_file) {
+  auto s = std::make_shared<snapshot>();
+  s->upstream = name;
+  auto text = series_text(exposition::parse_text(large_body_of(name)).value(), &s->series);
+  shared_text::policy p;
+  p.max_files = 1000;
+  if (!in_file) p.min_size = std::string::npos;
+  s->text = shared_text::make(std::move(text), p);
+  EXPECT_EQ(s->text.in_file(), in_file);
+  s->fetched_at = t0;
+  return s;
+}
+
+std::size_t file_segments_read_back(const body& b) {
+  std::size_t in_files = 0;
+  for (std::size_t i = 0; i < b.segments().size(); ++i) {
+    const auto f = b.file(i);
+    if (f.fd < 0) continue;
+    ++in_files;
+    const auto seg = b.segments()[i];
+    std::string got(seg.size(), '\0');
+    EXPECT_EQ(::pread(f.fd, got.data(), got.size(), static_cast<off_t>(f.offset)),
+              static_cast<ssize_t>(got.size()));
+    EXPECT_EQ(got, seg) << "segment " << i;
+  }
+  return in_files;
+}
+
+TEST(FileBackedTexts, ViewsAreByteIdenticalToHeapTextsAndTheirFileSegmentsReadBack) {
+  std::vector<std::shared_ptr<const snapshot>> files, heap;
+  for (const auto* name : {"a", "b", "c"}) {
+    files.push_back(large_org(name, true));
+    heap.push_back(large_org(name, false));
+  }
+  // One organization: its text body is one segment, all of it the file.
+  const auto one = render_upstream(files[0]);
+  ASSERT_EQ(one->view->text.plain.segments().size(), 1u);
+  EXPECT_EQ(one->view->text.plain.file(0).fd, files[0]->text.file().fd);
+  EXPECT_EQ(one->view->text.plain.file(0).offset, 0u);
+  EXPECT_EQ(file_segments_read_back(one->view->text.plain), 1u);
+  // OpenMetrics refers to the text's sample lines: in the file too.
+  EXPECT_EQ(file_segments_read_back(one->view->openmetrics.plain), 6u);
+  expect_same_view(*one->view, *render_view({heap[0]}));
+
+  // Merged views: the positions come along through every level.
+  const auto merged = incremental(files);
+  expect_same_view(*merged, *render_view(heap));
+  EXPECT_GE(file_segments_read_back(merged->text.plain), 18u);  // 6 families x 3 organizations
+  EXPECT_GE(file_segments_read_back(merged->openmetrics.plain), 18u);
+  // Heap texts: the same bytes, nothing claims a file.
+  const auto from_heap = incremental(heap);
+  EXPECT_FALSE(from_heap->text.plain.has_files());
+  EXPECT_FALSE(from_heap->openmetrics.plain.has_files());
+  EXPECT_EQ(merged->text.plain, from_heap->text.plain);
+  EXPECT_EQ(merged->openmetrics.plain, from_heap->openmetrics.plain);
+
+  // Through the store, per-upstream views included.
+  snapshot_store store;
+  store.configure({{"a", 1h}, {"b", 1h}, {"c", 1h}}, t0);
+  for (const auto& s : files) store.publish(s, t0);
+  const auto v = store.view();
+  expect_same_view(*v, *render_view(heap));
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const auto& own = *v->upstream(files[i]->upstream);
+    EXPECT_EQ(own.text.plain, heap[i]->text.view());
+    EXPECT_EQ(file_segments_read_back(own.text.plain), 1u);
+  }
 }
 
 }  // namespace
