@@ -95,7 +95,10 @@ def self_values(text, name):
 
 def run(args, daemon_bin, mock_bin, n, work):
     d = os.path.join(work, "n%d" % n)
-    os.makedirs(d, exist_ok=True)
+    # A fresh start each time: an old mock.port would point the daemon at a
+    # mock that is gone, old state files would restore snapshots and ledgers.
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
     key = os.path.join(d, "key")
     with open(key, "w") as f:
         f.write(KEY + "\n")
