@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "test_support.hpp"
+
 namespace cmp::snapshot {
 namespace {
 
@@ -83,40 +85,9 @@ TEST(Body, OwnsAStringItIsGiven) {
 
 // --- segments in files (snapshot texts in memfds, shared_text.hpp) ---
 
-std::string numbered(std::size_t size, char tag = 's') {
-  std::string s;
-  for (std::size_t i = 0; s.size() < size; ++i) {
-    s += tag;
-    s.append(std::to_string(i)).append(" 1\n");
-  }
-  s.resize(size);
-  return s;
-}
-
-std::string pread_all(int fd, std::uint64_t offset, std::size_t size) {
-  std::string out(size, '\0');
-  std::size_t done = 0;
-  while (done < size) {
-    const auto n = ::pread(fd, out.data() + done, size - done, static_cast<off_t>(offset + done));
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  out.resize(done);
-  return out;
-}
-
-// What sendfile relies on: every segment said to be in a file is exactly
-// the file's bytes at its offset; returns how many segments are in files.
-std::size_t expect_file_segments_read_back(const body& b) {
-  std::size_t in_files = 0;
-  for (std::size_t i = 0; i < b.segments().size(); ++i) {
-    const auto f = b.file(i);
-    if (f.fd < 0) continue;
-    ++in_files;
-    EXPECT_EQ(pread_all(f.fd, f.offset, b.segments()[i].size()), b.segments()[i]) << "segment " << i;
-  }
-  return in_files;
-}
+using test::expect_file_segments_read_back;
+using test::numbered;
+using test::pread_all;
 
 TEST(BodyFiles, SegmentsInAFileKnowTheirFileAndOffset) {
   auto text = std::make_shared<const shared_text>(shared_text::make(numbered(100 * 1024)));

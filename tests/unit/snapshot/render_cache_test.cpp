@@ -12,6 +12,7 @@
 
 #include "cmp/exposition/parser.hpp"
 #include "cmp/snapshot/snapshot.hpp"
+#include "test_support.hpp"
 
 namespace cmp::snapshot {
 namespace {
@@ -386,21 +387,6 @@ std::shared_ptr<const snapshot> large_org(const std::string& name, bool in_file)
   return s;
 }
 
-std::size_t file_segments_read_back(const body& b) {
-  std::size_t in_files = 0;
-  for (std::size_t i = 0; i < b.segments().size(); ++i) {
-    const auto f = b.file(i);
-    if (f.fd < 0) continue;
-    ++in_files;
-    const auto seg = b.segments()[i];
-    std::string got(seg.size(), '\0');
-    EXPECT_EQ(::pread(f.fd, got.data(), got.size(), static_cast<off_t>(f.offset)),
-              static_cast<ssize_t>(got.size()));
-    EXPECT_EQ(got, seg) << "segment " << i;
-  }
-  return in_files;
-}
-
 TEST(FileBackedTexts, ViewsAreByteIdenticalToHeapTextsAndTheirFileSegmentsReadBack) {
   std::vector<std::shared_ptr<const snapshot>> files, heap;
   for (const auto* name : {"a", "b", "c"}) {
@@ -412,16 +398,16 @@ TEST(FileBackedTexts, ViewsAreByteIdenticalToHeapTextsAndTheirFileSegmentsReadBa
   ASSERT_EQ(one->view->text.plain.segments().size(), 1u);
   EXPECT_EQ(one->view->text.plain.file(0).fd, files[0]->text.file().fd);
   EXPECT_EQ(one->view->text.plain.file(0).offset, 0u);
-  EXPECT_EQ(file_segments_read_back(one->view->text.plain), 1u);
+  EXPECT_EQ(test::expect_file_segments_read_back(one->view->text.plain), 1u);
   // OpenMetrics refers to the text's sample lines: in the file too.
-  EXPECT_EQ(file_segments_read_back(one->view->openmetrics.plain), 6u);
+  EXPECT_EQ(test::expect_file_segments_read_back(one->view->openmetrics.plain), 6u);
   expect_same_view(*one->view, *render_view({heap[0]}));
 
   // Merged views: the positions come along through every level.
   const auto merged = incremental(files);
   expect_same_view(*merged, *render_view(heap));
-  EXPECT_GE(file_segments_read_back(merged->text.plain), 18u);  // 6 families x 3 organizations
-  EXPECT_GE(file_segments_read_back(merged->openmetrics.plain), 18u);
+  EXPECT_GE(test::expect_file_segments_read_back(merged->text.plain), 18u);  // 6 families x 3 organizations
+  EXPECT_GE(test::expect_file_segments_read_back(merged->openmetrics.plain), 18u);
   // Heap texts: the same bytes, nothing claims a file.
   const auto from_heap = incremental(heap);
   EXPECT_FALSE(from_heap->text.plain.has_files());
@@ -438,7 +424,7 @@ TEST(FileBackedTexts, ViewsAreByteIdenticalToHeapTextsAndTheirFileSegmentsReadBa
   for (std::size_t i = 0; i < files.size(); ++i) {
     const auto& own = *v->upstream(files[i]->upstream);
     EXPECT_EQ(own.text.plain, heap[i]->text.view());
-    EXPECT_EQ(file_segments_read_back(own.text.plain), 1u);
+    EXPECT_EQ(test::expect_file_segments_read_back(own.text.plain), 1u);
   }
 }
 
