@@ -180,6 +180,11 @@ void check_proxy_url(std::string_view text, const std::string& key, problem_sink
   }
 }
 
+bool has_password(const std::string& url) {
+  const auto r = urls::parse_uri(url);
+  return r && r->has_password();
+}
+
 // Shown in the summary: a proxy's password is not the API key, but it is a
 // credential all the same.
 std::string redact_userinfo(const std::string& text) {
@@ -621,11 +626,18 @@ config load_config(const std::filesystem::path& file) {
   }
   if (!sink.empty()) throw config_error(sink.take());
 
+  // The file holds no secret (a key written in it is refused), so its mode
+  // is no warning: the packages ship it 0644. A proxy password is the one
+  // credential it can hold.
   struct stat st {};
   if (::stat(file.c_str(), &st) == 0 && (st.st_mode & S_IROTH) != 0) {
-    c.warnings.push_back(fmt::format(
-        "{}: file is world-readable (mode {}); it should not hold secrets, consider chmod o-r",
-        c.source, mode_string(st.st_mode)));
+    for (std::size_t i = 0; i < c.upstreams.size(); ++i) {
+      if (!has_password(c.upstreams[i].proxy_url)) continue;
+      c.warnings.push_back(fmt::format(
+          "{}: {}: holds a password and the file is world-readable (mode {}); chmod o-r the "
+          "file, or give the proxy in HTTPS_PROXY instead",
+          c.source, child_key(index_key("upstreams", i), "proxy_url"), mode_string(st.st_mode)));
+    }
   }
   return c;
 }

@@ -3,8 +3,9 @@
 (Depends from shlibdeps, conffiles), lintian with no error and no warning,
 then `apt-get install ./cerebras-metrics-proxy_*.deb` in a fresh container of
 the debootstrapped base image: --version, --check-config of the shipped
-configuration with the key where the unit's LoadCredential= puts it, the
-unit not enabled, and a purge that leaves nothing.
+configuration with the key where the unit's LoadCredential= puts it (no
+warning on these defaults), the unit not enabled, and a purge that leaves
+nothing.
 
 Usage: container_deb_test.py REPO_ROOT BUILD_DIR     exit 0 pass, 1 fail, 77 skip
 """
@@ -34,11 +35,17 @@ apt-get update -qq
 (cd /pkg && apt-get install -y -qq --no-install-recommends "./$DEB") 2>&1 | tail -n 8
 echo "--- version"
 cerebras-metrics-proxy --version
+echo "--- config mode"
+stat -c '%a' /etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml
 echo "--- check-config"
 install -d -m 0700 /run/cred
 (umask 077 && printf 'key-from-credential\n' > /run/cred/api-key)
-CREDENTIALS_DIRECTORY=/run/cred cerebras-metrics-proxy \
-  --config.file=/etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml --check-config
+# What a user does after installing: the organization id in a copy of the
+# shipped file (the conffile itself stays as shipped for dpkg --verify),
+# with the shipped file's mode.
+cp -p /etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml /tmp/edited.yml
+sed -i 's/org_REPLACE_ME/org_abc123/' /tmp/edited.yml
+CREDENTIALS_DIRECTORY=/run/cred cerebras-metrics-proxy --config.file=/tmp/edited.yml --check-config 2>&1
 echo "--- enabled"
 ls /etc/systemd/system/multi-user.target.wants/ 2>/dev/null || true
 echo "--- verify"
@@ -116,8 +123,13 @@ def main():
         print(text)
         c.check(r.returncode == 0, "apt-get install ./….deb in a fresh container")
         c.check(section(text, "version").startswith("cerebras-metrics-proxy"), "--version runs")
-        c.check("configuration OK" in section(text, "check-config"),
-                "--check-config accepts the shipped configuration", section(text, "check-config"))
+        checked = section(text, "check-config")
+        c.check("configuration OK" in checked,
+                "--check-config accepts the shipped configuration with an organization id", checked)
+        # Warnings that are always there teach people to ignore warnings.
+        c.check(section(text, "config mode") == "644" and "warning" not in checked.lower(),
+                "no warning on the shipped defaults (config 0644, key from the credential)",
+                section(text, "config mode") + "\n" + checked)
         c.check("cerebras-metrics-proxy" not in section(text, "enabled"), "the unit is not enabled on install")
         c.check("verified" in section(text, "verify"), "dpkg --verify")
         c.check(section(text, "purge") == "nothing left", "purge removes every file", section(text, "purge"))
