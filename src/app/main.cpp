@@ -7,8 +7,10 @@
 #include <iostream>
 
 #include "cmp/app/daemon.hpp"
+#include "cmp/app/probe.hpp"
 #include "cmp/config/config.hpp"
 #include "cmp/telemetry/build_info.hpp"
+#include "cmp/upstream/state_lock.hpp"
 
 namespace po = boost::program_options;
 
@@ -17,6 +19,7 @@ namespace {
 constexpr const char* usage =
     "Usage: cerebras-metrics-proxy --config.file=FILE [flags]\n"
     "       cerebras-metrics-proxy --config.file=FILE --check-config\n"
+    "       cerebras-metrics-proxy --config.file=FILE --probe\n"
     "       cerebras-metrics-proxy --version | --help\n\n"
     "Polls the Cerebras Metrics API once per window under a hard request budget\n"
     "and serves the cached exposition on /metrics.\n\nFlags";
@@ -43,6 +46,7 @@ int main(int argc, char** argv) {
       ("log.level", po::value(&level), "debug|info|warn|error; overrides `log.level`.")
       ("log.format", po::value(&format), "logfmt|json; overrides `log.format`.")
       ("check-config", po::bool_switch(), "Validate the configuration, print a summary and exit 0 (valid) or 1.")
+      ("probe", po::bool_switch(), "Send one request per upstream, recorded in the budget ledger in state_dir (refused when the budget is spent or a daemon uses that state_dir), print what it found and exit 0 (all answered) or 1.")
       ("version", po::bool_switch(), "Print the version and exit.")
       ("help,h", po::bool_switch(), "Print this help and exit.");
 
@@ -113,10 +117,18 @@ int main(int argc, char** argv) {
     for (const auto& p : e.problems()) std::cerr << p << "\n";
     return app::exit_config;
   }
+  if (vm["probe"].as<bool>()) {
+    for (const auto& w : cfg.warnings) std::cout << "warning: " << w << "\n";
+    return app::run_probe(cfg, std::cout);
+  }
   if (vm["check-config"].as<bool>()) {
     std::cout << config::summarize(cfg);
     std::cout << "configuration OK\n";
     return app::exit_ok;
   }
+  // --probe records its requests in the ledger files, which a running daemon
+  // reads only at start: while this is held, a probe on this state_dir is
+  // refused. (A reload to another state_dir keeps the first one locked.)
+  const auto state_lock = upstream::state_lock::shared(cfg.state_dir);
   return app::run_daemon(o, std::move(cfg));
 }
