@@ -37,9 +37,13 @@ echo "--- version"
 cerebras-metrics-proxy --version
 echo "--- config mode"
 stat -c '%a' /etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml
-echo "--- check-config"
 install -d -m 0700 /run/cred
 (umask 077 && printf 'key-from-credential\n' > /run/cred/api-key)
+echo "--- check-config shipped"
+CREDENTIALS_DIRECTORY=/run/cred cerebras-metrics-proxy \
+  --config.file=/etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml --check-config 2>&1 \
+  && echo "exit 0" || echo "exit $?"
+echo "--- check-config"
 # What a user does after installing: the organization id in a copy of the
 # shipped file (the conffile itself stays as shipped for dpkg --verify),
 # with the shipped file's mode.
@@ -123,6 +127,10 @@ def main():
         print(text)
         c.check(r.returncode == 0, "apt-get install ./….deb in a fresh container")
         c.check(section(text, "version").startswith("cerebras-metrics-proxy"), "--version runs")
+        shipped = section(text, "check-config shipped")
+        c.check(shipped.endswith("exit 1") and
+                "cerebras-metrics-proxy.yml: upstreams[0].url: organization id \"org_REPLACE_ME\" is a placeholder"
+                in shipped, "the shipped placeholder organization id is refused, naming file and key", shipped)
         checked = section(text, "check-config")
         c.check("configuration OK" in checked,
                 "--check-config accepts the shipped configuration with an organization id", checked)

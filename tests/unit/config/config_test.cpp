@@ -18,7 +18,8 @@ upstreams:
 
 // A config with one upstream whose body is `fields` (indented by the caller).
 std::string with_upstream(std::string_view fields) {
-  return "upstreams:\n  - url: https://example.com/m\n" + std::string(fields);
+  return "upstreams:\n  - url: https://cloud.cerebras.ai/api/v1/metrics/organizations/org_1\n" +
+         std::string(fields);
 }
 
 TEST(ParseConfig, DefaultsMatchTheContract) {
@@ -486,7 +487,7 @@ TEST(LoadConfig, ReadsFileAndResolvesRelativePaths) {
 state_dir: state
 web_config_file: web.yml
 upstreams:
-  - url: https://example.com/x
+  - url: https://cloud.cerebras.ai/api/v1/metrics/organizations/org_1
     ca_file: ca.pem
 )",
                               0600);
