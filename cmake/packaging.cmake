@@ -28,17 +28,39 @@ find_program(CMP_GZIP gzip)
 if(CMP_GZIP)
   set(_cmp_gz ${CMAKE_CURRENT_BINARY_DIR}/packaging)
   file(MAKE_DIRECTORY ${_cmp_gz})
-  foreach(pair "changelog;changelog.gz" "cerebras-metrics-proxy.1;cerebras-metrics-proxy.1.gz")
-    list(GET pair 0 src)
-    list(GET pair 1 dst)
-    execute_process(COMMAND ${CMP_GZIP} -9nc ${_cmp_deb}/${src}
-                    OUTPUT_FILE ${_cmp_gz}/${dst} COMMAND_ERROR_IS_FATAL ANY)
-    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_cmp_deb}/${src})
-  endforeach()
+  execute_process(COMMAND ${CMP_GZIP} -9nc ${_cmp_deb}/changelog
+                  OUTPUT_FILE ${_cmp_gz}/changelog.gz COMMAND_ERROR_IS_FATAL ANY)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_cmp_deb}/changelog)
   install(FILES ${_cmp_gz}/changelog.gz
           DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/cerebras-metrics-proxy COMPONENT deb EXCLUDE_FROM_ALL)
-  install(FILES ${_cmp_gz}/cerebras-metrics-proxy.1.gz
-          DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT deb EXCLUDE_FROM_ALL)
+endif()
+
+# The man page is made from `--help` at build time (help2man), plus the
+# sections --help does not print (FILES, EXAMPLES, SIGNALS, SEE ALSO) from
+# packaging/debian/cerebras-metrics-proxy.h2m: the flags, the environment and
+# the exit codes have one source, main.cpp. help2man makes "Exit status:" and
+# "Documentation:" subsections of ENVIRONMENT (it knows no such headings);
+# sed makes them sections. tests/integration/docs_drift_test.py compares
+# --help, this page and the README.
+find_program(CMP_HELP2MAN help2man)
+if(CMP_HELP2MAN AND CMP_GZIP)
+  set(_cmp_man ${CMAKE_CURRENT_BINARY_DIR}/packaging/cerebras-metrics-proxy.1)
+  add_custom_command(
+    OUTPUT ${_cmp_man} ${_cmp_man}.gz
+    COMMAND ${CMP_HELP2MAN} --no-info --section=1 --version-string=${PROJECT_VERSION}
+            "--name=Prometheus exporter for the Cerebras Metrics API"
+            --include=${_cmp_deb}/cerebras-metrics-proxy.h2m --output=${_cmp_man}
+            $<TARGET_FILE:cerebras-metrics-proxy>
+    COMMAND sed -i -e "s/^\\.SS \"Exit status:\"/.SH \"EXIT STATUS\"/"
+            -e "s/^\\.SS \"Documentation:\"/.SH DOCUMENTATION/" ${_cmp_man}
+    COMMAND ${CMP_GZIP} -9nkf ${_cmp_man}
+    DEPENDS cerebras-metrics-proxy ${_cmp_deb}/cerebras-metrics-proxy.h2m
+    COMMENT "help2man: cerebras-metrics-proxy.1 from --help"
+    VERBATIM)
+  add_custom_target(cerebras-metrics-proxy-man ALL DEPENDS ${_cmp_man}.gz)
+  install(FILES ${_cmp_man}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT deb EXCLUDE_FROM_ALL)
+else()
+  message(STATUS "help2man not found: no man page, and the .deb ships none (scripts/packages/build.txt lists it)")
 endif()
 
 set(CPACK_GENERATOR DEB)

@@ -103,6 +103,11 @@ std::string redact_userinfo(const std::string& text) {
                      std::string_view(r->encoded_resource()));
 }
 
+// The keys of the file's top level and of `log`; an upstream's are its
+// reader's table (upstream.cpp).
+constexpr std::string_view top_level[] = {"listen", "web_config_file", "state_dir", "log", "upstreams"};
+constexpr std::string_view log_keys[] = {"level", "format"};
+
 template <typename T>
 void assign(std::optional<T> v, T& out) {
   if (v) out = std::move(*v);
@@ -114,8 +119,6 @@ config parse_into(std::string_view yaml, problem_sink& sink) {
   const auto doc = detail::parse_document(yaml, sink);
   if (!doc) return c;
   try {
-    static constexpr std::string_view top_level[] = {"listen", "web_config_file", "state_dir",
-                                                     "log", "upstreams"};
     const auto fields = detail::read_fields(*doc, "", sink, top_level, detail::secret_hints);
     if (!fields) return c;
     const auto field = [&](std::string_view name) -> const YAML::Node* {
@@ -145,7 +148,7 @@ config parse_into(std::string_view yaml, problem_sink& sink) {
       }
     }
     if (const auto* n = field("log")) {
-      if (const auto lf = detail::read_fields(*n, "log", sink, {"level", "format"})) {
+      if (const auto lf = detail::read_fields(*n, "log", sink, log_keys)) {
         if (const auto it = lf->find("level"); it != lf->end()) {
           if (auto v = detail::read_string(it->second, "log.level", sink)) {
             if (const auto l = parse_log_level(*v)) {
@@ -220,6 +223,20 @@ std::uint64_t max_requests_per_minute(const rate_limit& limit) {
   const std::int64_t w = limit.window.count();
   const std::int64_t fits = w >= minute ? 1 : (minute + w - 1) / w;
   return static_cast<std::uint64_t>(limit.requests) * static_cast<std::uint64_t>(fits);
+}
+
+std::vector<std::string> accepted_keys() {
+  std::vector<std::string> keys;
+  for (const auto k : top_level) {
+    if (k == "upstreams") {
+      for (auto& u : detail::upstream_keys()) keys.push_back("upstreams[]." + u);
+    } else if (k == "log") {
+      for (const auto l : log_keys) keys.push_back(fmt::format("log.{}", l));
+    } else {
+      keys.emplace_back(k);
+    }
+  }
+  return keys;
 }
 
 config_error::config_error(std::vector<std::string> problems)

@@ -33,6 +33,7 @@ using field_reader = std::function<bool(const YAML::Node&, const std::string& ke
 struct field {
   std::string_view name;
   field_reader read;
+  std::vector<std::string_view> keys = {};  // a block's own keys (rate_limit: requests, window)
 };
 
 template <typename T>
@@ -85,12 +86,15 @@ bool read_block(const YAML::Node& node, const std::string& key, const std::strin
 }
 
 // A nested block (`rate_limit`, `replicas`) as one field of its parent.
-field_reader block(std::string prefix, std::vector<field> fields,
-                   std::set<std::string>& unreadable) {
-  return [prefix = std::move(prefix), fields = std::move(fields), &unreadable](
-             const YAML::Node& n, const std::string& key, problem_sink& sink) {
-    return read_block(n, key, prefix, sink, fields, unreadable);
-  };
+field block(std::string_view name, std::vector<field> fields, std::set<std::string>& unreadable) {
+  std::vector<std::string_view> keys;
+  for (const auto& f : fields) keys.push_back(f.name);
+  return {name,
+          [prefix = std::string(name), fields = std::move(fields), &unreadable](
+              const YAML::Node& n, const std::string& key, problem_sink& sink) {
+            return read_block(n, key, prefix, sink, fields, unreadable);
+          },
+          std::move(keys)};
 }
 
 // --- rules -------------------------------------------------------------------
@@ -418,10 +422,11 @@ void check_replicas(const upstream& u, bool schedule_ok, bool limit_ok, findings
 
 namespace detail {
 
-upstream read_upstream(const YAML::Node& node, const std::string& key, problem_sink& sink,
-                       std::set<std::string>& unreadable) {
-  upstream u;
-  const std::vector<field> fields = {
+namespace {
+
+// The reader's table: every key of an upstream and where its value goes.
+std::vector<field> upstream_fields(upstream& u, std::set<std::string>& unreadable) {
+  return {
       {"name", into(u.name)},
       {"url", into(u.url)},
       {"api_key_env", into(u.api_key_env)},
@@ -431,18 +436,35 @@ upstream read_upstream(const YAML::Node& node, const std::string& key, problem_s
       {"timeout", into(u.timeout)},
       {"poll_interval", into(u.poll_interval)},
       {"poll_offset", into(u.poll_offset)},
-      {"rate_limit",
-       block("rate_limit", {{"requests", into(u.limit.requests)}, {"window", into(u.limit.window)}},
-             unreadable)},
+      block("rate_limit", {{"requests", into(u.limit.requests)}, {"window", into(u.limit.window)}},
+            unreadable),
       {"max_staleness", into(u.max_staleness)},
       {"timestamps", into(u.timestamps)},
       {"extra_labels", into(u.extra_labels)},
       {"rename_labels", into(u.rename_labels)},
       {"derived_counters", into(u.derived_counters)},
-      {"replicas",
-       block("replicas", {{"count", into(u.replicas.count)}, {"index", into(u.replicas.index)}},
-             unreadable)},
+      block("replicas", {{"count", into(u.replicas.count)}, {"index", into(u.replicas.index)}},
+            unreadable),
   };
+}
+
+}  // namespace
+
+std::vector<std::string> upstream_keys() {
+  upstream u;
+  std::set<std::string> unreadable;
+  std::vector<std::string> keys;
+  for (const auto& f : upstream_fields(u, unreadable)) {
+    if (f.keys.empty()) keys.emplace_back(f.name);
+    for (const auto k : f.keys) keys.push_back(fmt::format("{}.{}", f.name, k));
+  }
+  return keys;
+}
+
+upstream read_upstream(const YAML::Node& node, const std::string& key, problem_sink& sink,
+                       std::set<std::string>& unreadable) {
+  upstream u;
+  const auto fields = upstream_fields(u, unreadable);
   if (!read_block(node, key, "", sink, fields, unreadable, secret_hints)) {
     unreadable.insert("");  // not a mapping: nothing was read
   }

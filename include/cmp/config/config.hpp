@@ -124,6 +124,12 @@ class config_error : public std::runtime_error {
 // stay as written.
 [[nodiscard]] config parse_config(std::string_view yaml, std::string_view source);
 
+// Every key the reader accepts, written as the README's table writes them:
+// `listen`, `log.level`, `upstreams[].name`, `upstreams[].rate_limit.requests`
+// (a block's keys, not the block itself). From the reader's own tables, so
+// that a test can tell when the README or the example configuration lacks one.
+[[nodiscard]] std::vector<std::string> accepted_keys();
+
 // Prometheus duration notation: `500ms`, `10s`, `5m`, `1h`, `1h30m`, also
 // `d`, `w`, `y`. nullopt when malformed.
 [[nodiscard]] std::optional<duration> parse_duration(std::string_view text);
