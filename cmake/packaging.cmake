@@ -42,25 +42,39 @@ endif()
 # "Documentation:" subsections of ENVIRONMENT (it knows no such headings);
 # sed makes them sections. tests/integration/docs_drift_test.py compares
 # --help, this page and the README.
+#
+# A step of the daemon's own build (POST_BUILD), not a target of its own, so
+# that whatever builds the daemon (`--target cerebras-metrics-proxy` in
+# scripts/release.sh) also makes the page cpack installs; the include file
+# relinks the daemon when it changes (LINK_DEPENDS). help2man runs the
+# program it documents: a cross-built one runs under the emulator, through a
+# wrapper named like the program.
 find_program(CMP_HELP2MAN help2man)
-if(CMP_HELP2MAN AND CMP_GZIP)
-  set(_cmp_man ${CMAKE_CURRENT_BINARY_DIR}/packaging/cerebras-metrics-proxy.1)
-  add_custom_command(
-    OUTPUT ${_cmp_man} ${_cmp_man}.gz
+if(CMP_HELP2MAN AND CMP_GZIP AND (NOT CMAKE_CROSSCOMPILING OR CMAKE_CROSSCOMPILING_EMULATOR))
+  set(_cmp_man ${_cmp_gz}/cerebras-metrics-proxy.1)
+  set(_cmp_h2m ${_cmp_deb}/cerebras-metrics-proxy.h2m)
+  set(_cmp_documented $<TARGET_FILE:cerebras-metrics-proxy>)
+  if(CMAKE_CROSSCOMPILING)
+    list(JOIN CMAKE_CROSSCOMPILING_EMULATOR " " _cmp_emulator)
+    set(_cmp_documented ${_cmp_gz}/emulated/cerebras-metrics-proxy)
+    file(GENERATE OUTPUT ${_cmp_documented}
+         CONTENT "#!/bin/sh\nexec ${_cmp_emulator} $<TARGET_FILE:cerebras-metrics-proxy> \"$@\"\n"
+         FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+  endif()
+  add_custom_command(TARGET cerebras-metrics-proxy POST_BUILD
     COMMAND ${CMP_HELP2MAN} --no-info --section=1 --version-string=${PROJECT_VERSION}
             "--name=Prometheus exporter for the Cerebras Metrics API"
-            --include=${_cmp_deb}/cerebras-metrics-proxy.h2m --output=${_cmp_man}
-            $<TARGET_FILE:cerebras-metrics-proxy>
+            --include=${_cmp_h2m} --output=${_cmp_man} ${_cmp_documented}
     COMMAND sed -i -e "s/^\\.SS \"Exit status:\"/.SH \"EXIT STATUS\"/"
             -e "s/^\\.SS \"Documentation:\"/.SH DOCUMENTATION/" ${_cmp_man}
     COMMAND ${CMP_GZIP} -9nkf ${_cmp_man}
-    DEPENDS cerebras-metrics-proxy ${_cmp_deb}/cerebras-metrics-proxy.h2m
     COMMENT "help2man: cerebras-metrics-proxy.1 from --help"
     VERBATIM)
-  add_custom_target(cerebras-metrics-proxy-man ALL DEPENDS ${_cmp_man}.gz)
+  set_property(TARGET cerebras-metrics-proxy APPEND PROPERTY LINK_DEPENDS ${_cmp_h2m})
   install(FILES ${_cmp_man}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT deb EXCLUDE_FROM_ALL)
 else()
-  message(STATUS "help2man not found: no man page, and the .deb ships none (scripts/packages/build.txt lists it)")
+  message(STATUS "No man page: help2man missing (scripts/packages/build.txt lists it), or a cross build "
+                 "without CMAKE_CROSSCOMPILING_EMULATOR")
 endif()
 
 set(CPACK_GENERATOR DEB)
