@@ -107,7 +107,9 @@ def main():
                     "postinst reloads systemd and neither enables nor starts the service")
         listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True).stdout
         for path in ("./usr/bin/cerebras-metrics-proxy", "./lib/systemd/system/cerebras-metrics-proxy.service",
-                     "./usr/share/doc/cerebras-metrics-proxy/copyright"):
+                     "./usr/share/doc/cerebras-metrics-proxy/copyright",
+                     # made from --help at build time (help2man)
+                     "./usr/share/man/man1/cerebras-metrics-proxy.1.gz"):
             c.check(re.search(rf" {re.escape(path)}$", listing, re.M), f"ships {path[1:]}")
         c.check(not re.search(r" \./usr/etc/", listing), "nothing under /usr/etc")
 
