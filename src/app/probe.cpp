@@ -116,8 +116,10 @@ probe_finding probe_one(const config::config& cfg, const config::upstream& u) {
   f.name = u.name;
   f.url = u.url;
   upstream::fetch_request req;
-  const auto key = config::load_api_key(u, cfg.source);
+  config::secret key;
   try {
+    // Read again: the caller checked it, but a key file may change meanwhile.
+    key = config::load_api_key(u, cfg.source);
     req = upstream::make_fetch_request(u, key, upstream::make_client_tls(u.ca_file));
   } catch (const std::exception& e) {
     f.refused = fmt::format("{}. No request sent.", e.what());
@@ -216,12 +218,16 @@ std::string describe(const probe_finding& f) {
 
 int run_probe(const config::config& cfg, std::ostream& out) {
   std::string why;
-  const auto lock = upstream::state_lock::exclusive(cfg.state_dir, why);
+  bool busy = false;
+  const auto lock = upstream::state_lock::exclusive(cfg.state_dir, why, &busy);
   if (!lock) {
-    out << "probe refused: " << why
-        << ". A running daemon keeps its budget ledger in memory and would not see the probe's "
-           "request; its status page (GET /) and /-/ready show each upstream's state. Stop it to "
-           "probe.\n";
+    out << "probe refused: " << why << ".";
+    if (busy) {
+      out << " A running daemon keeps its budget ledger in memory and would not see the probe's "
+             "request; its status page (GET /) and /-/ready show each upstream's state. Stop it to "
+             "probe.";
+    }
+    out << " No request sent.\n";
     return 1;
   }
   std::size_t ok = 0;

@@ -55,12 +55,15 @@ state_lock state_lock::shared(const std::filesystem::path& dir) {
   return state_lock(fd);
 }
 
-std::optional<state_lock> state_lock::exclusive(const std::filesystem::path& dir, std::string& why) {
+std::optional<state_lock> state_lock::exclusive(const std::filesystem::path& dir, std::string& why,
+                                                bool* busy) {
+  if (busy != nullptr) *busy = false;
   const int fd = open_lock_file(dir, &why);
   if (fd < 0) return std::nullopt;
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     ::close(fd);
+    if (busy != nullptr) *busy = err == EWOULDBLOCK;
     why = err == EWOULDBLOCK
               ? fmt::format("a running daemon (or another probe) uses state_dir {}", dir.string())
               : fmt::format("cannot lock {}: {}", (dir / "lock").string(), std::strerror(err));

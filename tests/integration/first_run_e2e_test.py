@@ -142,6 +142,7 @@ class FirstRunE2E(unittest.TestCase):
             rc, out = self.run_cli(path, "--probe")
             self.assertEqual(rc, 1, out)
             self.assertIn("probe refused: a running daemon (or another probe) uses state_dir " + state, out)
+            self.assertIn("No request sent.", out)
             self.assertEqual(len(self.api_requests()), before, "a refused probe sends nothing")
         finally:
             self.assertEqual(d.stop(), 0)

@@ -33,9 +33,10 @@ class state_lock {
   // not writable, which the daemon reports on its own) it holds nothing.
   [[nodiscard]] static state_lock shared(const std::filesystem::path& dir);
   // For a probe: nullopt, with the reason in `why`, when a daemon (or
-  // another probe) uses `dir`, or the lock file cannot be made.
+  // another probe) uses `dir` (then `busy` is set), or the lock file cannot
+  // be made.
   [[nodiscard]] static std::optional<state_lock> exclusive(const std::filesystem::path& dir,
-                                                           std::string& why);
+                                                           std::string& why, bool* busy = nullptr);
 
   [[nodiscard]] bool held() const noexcept { return fd_ >= 0; }
 

@@ -30,7 +30,9 @@ TEST_F(StateLock, ARunningDaemonRefusesAProbe) {
   ASSERT_TRUE(daemon.held());
   EXPECT_TRUE(std::filesystem::exists(dir_ / "state" / "lock"));
   std::string why;
-  EXPECT_FALSE(state_lock::exclusive(dir_ / "state", why).has_value());
+  bool busy = false;
+  EXPECT_FALSE(state_lock::exclusive(dir_ / "state", why, &busy).has_value());
+  EXPECT_TRUE(busy);
   EXPECT_EQ(why, "a running daemon (or another probe) uses state_dir " + (dir_ / "state").string());
 }
 
@@ -55,7 +57,9 @@ TEST_F(StateLock, UnusableDirectory) {
   const auto file = dir_ / "not-a-dir";
   { std::ofstream(file.string()) << "x"; }
   std::string why;
-  EXPECT_FALSE(state_lock::exclusive(file, why).has_value());
+  bool busy = true;
+  EXPECT_FALSE(state_lock::exclusive(file, why, &busy).has_value());
+  EXPECT_FALSE(busy) << "not a daemon: the directory is unusable";
   EXPECT_NE(why.find("cannot open " + (file / "lock").string()), std::string::npos) << why;
   // The daemon's side never fails the start; it just holds nothing.
   EXPECT_FALSE(state_lock::shared(file).held());
