@@ -8,8 +8,9 @@
 // upstream/state_lock.hpp): the daemon would not see the probe's request.
 //
 // The request is the poller's: make_fetch_request, fetch, decode_body,
-// classify and ingest. What is printed is decided by pure functions
-// (probe_hint, describe) tested without I/O; run_probe does the I/O.
+// request_code and ingest, through the same budget_ledger and state_store.
+// What is printed is decided by pure functions (probe_hint, describe)
+// tested without I/O; run_probe does the I/O.
 
 #include <chrono>
 #include <cstddef>
