@@ -157,6 +157,10 @@ const url_case url_cases[] = {
     {"org_abc123", nullptr, nullptr},
     {"org_5xk9q2x", nullptr, nullptr},
     {"org_replay7", nullptr, nullptr},
+    {"org_x", nullptr, nullptr},
+    {"org_xx", nullptr, nullptr},
+    {"org_xxx", "is a placeholder", nullptr},
+    {"org_", "is a placeholder", nullptr},
     {"org_REPLACE_ME",
      "organization id \"org_REPLACE_ME\" is a placeholder; put your organization's id (Cerebras cloud "
      "console) in its place: https://cloud.cerebras.ai/api/v1/metrics/organizations/<org-id>",
