@@ -21,6 +21,7 @@ Run by CMake as
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -92,7 +93,6 @@ class Squid:
 
     def wait_ready(self, timeout=30):
         """True once the port accepts connections; False if squid exited."""
-        import socket
         deadline = time.monotonic() + timeout * h.SLOW
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -122,13 +122,7 @@ class Squid:
             return []
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        h.terminate(self.proc)
         self._stderr.close()
 
 
