@@ -251,7 +251,7 @@ asio::awaitable<void> poller::run() {
     // Not `co_await (a ? f() : g())`: GCC 12 destroys the awaitable of such
     // a conditional twice.
     fetch_result result;
-    const auto sent_at = this->now();
+    const auto fetch_began = this->now();  // the fetch reports its steps relative to this
     if (ctx_.fetch) {
       result = co_await ctx_.fetch(request_);
     } else {
@@ -259,7 +259,7 @@ asio::awaitable<void> poller::run() {
     }
     if (stopping_) break;
     now = this->now();
-    check_clock(result, sent_at);
+    check_clock(result, fetch_began);
     // Off the I/O thread, in one hop to the worker: the gzip decode of the
     // body (it decides the `code` counted below) and, when that leaves a
     // usable 200 (classify()'s only success), the poll's CPU work.
