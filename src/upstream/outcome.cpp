@@ -207,7 +207,7 @@ classification classify(const fetch_result& r, wall_clock::time_point now, bool 
   o.retry_allowed = r.should_retry != "false";
   if (r.fault || r.status == 0) {
     o.what = outcome_of_fault(r.fault);
-    c.report_kind = request_code(r);
+    c.report_kind = r.fault ? r.fault.message() : request_code(r);
     c.message = r.error;
     return c;
   }

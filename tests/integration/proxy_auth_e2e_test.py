@@ -168,9 +168,11 @@ class ProxyAuthE2E(unittest.TestCase):
         cls.squid.stop()
 
     def test_credentials_in_proxy_url_are_sent_and_polls_succeed(self):
-        connects = [l for l in self.squid.access_lines() if " CONNECT 127.0.0.1:%d " % self.mock.port in l]
-        self.assertTrue(any("/200 " in l and " %s " % USER in l for l in connects),
-                        "no authenticated CONNECT in squid's access.log:\n" + "\n".join(connects))
+        # squid writes a tunnel's line when it closes, after the daemon has its answer.
+        def authenticated_tunnel():
+            return any("TCP_TUNNEL/200 " in l and " CONNECT 127.0.0.1:%d %s " % (self.mock.port, USER) in l
+                       for l in self.squid.access_lines())
+        h.wait_until(authenticated_tunnel, 10, "an authenticated CONNECT in squid's access.log")
         self.assertGreaterEqual(self.by_url.requests_total("default", 200), 1)
         self.assertIn("first snapshot", self.by_url.log_text())
 
@@ -179,7 +181,8 @@ class ProxyAuthE2E(unittest.TestCase):
         self.assertEqual(self.by_env.self_value("cerebras_proxy_upstream_up", upstream="default"), 1)
 
     def test_a_wrong_password_is_a_407_that_says_so(self):
-        self.assertTrue(any("TCP_DENIED/407" in l for l in self.squid.access_lines()))
+        h.wait_until(lambda: any("TCP_DENIED/407" in l for l in self.squid.access_lines()), 10,
+                     "a 407 in squid's access.log")
         s = self.failing.metrics()
         self.assertGreaterEqual(h.total(s, "cerebras_proxy_upstream_requests_total", upstream="wrongpw",
                                         code="connect"), 2)

@@ -65,8 +65,10 @@ inline constexpr std::size_t api_message_limit = 200;
 
 struct fetch_result;
 
-// What a fetch means. `report_kind` names the state for "log once per
-// change" (the code label, or a status); `message` is for the log and the
+// What a fetch means. `report_kind` names the reason for "told once per
+// outage" (outage_log): the status, or the fault's own message, finer than
+// its code label (a proxy's 407 and a refused connection are both
+// code="connect", but two reasons); `message` is for the log and the
 // status page and never holds the key.
 struct classification {
   poll_outcome outcome;

@@ -36,21 +36,21 @@ struct row {
   fetch_result result;
   std::string code;         // the requests_total label
   kind what;
-  std::string report_kind;  // state name for "log once per change"
+  std::string report_kind;  // the reason outage_log tells once per outage
 };
 
 TEST(Classify, EveryFaultAndStatusHasItsCodeOutcomeAndReportKind) {
   const std::vector<row> table = {
-      {faulted(errc::timeout), "timeout", kind::retryable, "timeout"},
-      {faulted(errc::dns), "dns", kind::retryable, "dns"},
-      {faulted(errc::connect), "connect", kind::retryable, "connect"},
-      {faulted(errc::tls), "tls", kind::retryable, "tls"},
+      {faulted(errc::timeout), "timeout", kind::retryable, "the upstream request timed out"},
+      {faulted(errc::dns), "dns", kind::retryable, "the upstream host name did not resolve"},
+      {faulted(errc::connect), "connect", kind::retryable, "connecting to the upstream failed"},
+      {faulted(errc::tls), "tls", kind::retryable, "the TLS handshake failed"},
       // Retrying cannot make a certificate trusted or a body smaller.
-      {faulted(errc::tls_untrusted), "tls", kind::final_for_slot, "tls"},
-      {faulted(errc::protocol), "protocol", kind::retryable, "protocol"},
-      {faulted(errc::body_too_large), "protocol", kind::final_for_slot, "protocol"},
+      {faulted(errc::tls_untrusted), "tls", kind::final_for_slot, "the upstream's certificate is not trusted"},
+      {faulted(errc::protocol), "protocol", kind::retryable, "the upstream's response is not usable HTTP"},
+      {faulted(errc::body_too_large), "protocol", kind::final_for_slot, "the upstream's response body is over the limit"},
       // Other credentials, not a retry, fix a 407.
-      {faulted(errc::proxy_auth), "connect", kind::final_for_slot, "connect"},
+      {faulted(errc::proxy_auth), "connect", kind::final_for_slot, "the proxy refused the credentials"},
       {answered(200), "200", kind::success, ""},
       {answered(429), "429", kind::rate_limited, "429"},
       {answered(401), "401", kind::final_for_slot, "401"},
