@@ -11,7 +11,6 @@
 #include <fmt/format.h>
 
 #include "cmp/asio.hpp"
-#include "cmp/upstream/api_error.hpp"
 #include "cmp/upstream/budget_ledger.hpp"
 #include "cmp/upstream/ingest.hpp"
 #include "cmp/upstream/outcome.hpp"
@@ -147,7 +146,7 @@ probe_finding probe_one(const config::config& cfg, const config::upstream& u) {
     return f;
   }
   if (r.status != 0) {
-    f.api_error = upstream::api_error_text(r.body, key);
+    f.api_error = upstream::quote_api_message(r.body, key.expose());
     // A redirect's target says what to fix; other statuses have their hint.
     if (r.status >= 300 && r.status < 400) f.problem = r.error;
   }

@@ -39,7 +39,7 @@ struct probe_finding {
   std::string ledger_file;
   std::string answer;     // "HTTP 200", or the fault's code label and reason
   std::chrono::milliseconds latency{};
-  std::string api_error;  // the API's own error text (api_error_text), for a non-200
+  std::string api_error;  // the API's own error text (quote_api_message), for a non-2xx
   std::string problem;    // what went wrong, in our words (classify, parse error)
   std::string hint;       // what to change, naming the file and key
   std::size_t families = 0;
