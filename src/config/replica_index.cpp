@@ -32,20 +32,21 @@ std::optional<std::uint32_t> parse_replica_index(std::string_view text) {
 }
 
 void set_replica_index(config& c, std::uint32_t index) {
-  std::vector<std::string> problems;
+  std::vector<std::string> errors;
   for (std::size_t i = 0; i < c.upstreams.size(); ++i) {
     auto& u = c.upstreams[i];
-    if (index < u.replicas.count) {
-      u.replicas.index = index;
-      continue;
+    u.replicas.index = index;
+    // The rules again, as for any override; the warnings were given when
+    // the file was read and do not depend on the index.
+    for (const auto& p : validate(u)) {
+      if (p.warning) continue;
+      errors.push_back(fmt::format(
+          "{}: upstreams[{}].{}: {} (upstream {}, --replica.index={}: every replica of a shared "
+          "configuration polls every upstream in it)",
+          c.source, i, p.key, p.reason, u.name, index));
     }
-    problems.push_back(fmt::format(
-        "{}: upstreams[{}].replicas.count: {} (upstream {}) is not above --replica.index={}: every "
-        "replica polls every upstream of a shared configuration, so each needs replicas.count "
-        "greater than the highest index (replicas are numbered from 0)",
-        c.source, i, u.replicas.count, u.name, index));
   }
-  if (!problems.empty()) throw config_error(std::move(problems));
+  if (!errors.empty()) throw config_error(std::move(errors));
 }
 
 }  // namespace cmp::config

@@ -69,8 +69,9 @@ TEST(ReplicaIndex, RefusesAnIndexAnUpstreamDoesNotCount) {
     FAIL() << "no error";
   } catch (const config_error& e) {
     EXPECT_THAT(e.problems(),
-                ElementsAre(HasSubstr("shared.yml: upstreams[1].replicas.count: 1 (upstream b) is not "
-                                      "above --replica.index=1")));
+                ElementsAre(HasSubstr("shared.yml: upstreams[1].replicas.index: 1 must be less than "
+                                      "replicas.count (1); replicas are numbered from 0 (upstream b, "
+                                      "--replica.index=1")));
   }
 }
 
