@@ -16,7 +16,9 @@ test as it applies them):
      simulated API's (the organization id is the one it serves);
   4. the Secret volume becomes a hostPath directory holding the same file
      (a secret volume crashes podman 4.3);
-  5. image: the one built here; names get a per-run prefix (parallel runs).
+  5. image: the one built here; names get a per-run prefix (parallel runs);
+  6. the second `play` leaves out the PersistentVolumeClaim: podman 4.3
+     refuses to create its volume again, where a cluster keeps the claim.
 Everything else (securityContext, the claim, mounts, args) is played as written.
 
 Usage: k8s_podman_test.py --daemon D --mock M --repo R    exit 0 pass, 1 fail, 77 skip
@@ -135,15 +137,25 @@ def main():
     kube = os.path.join(tmp, "standalone.yaml")
     with open(kube, "w") as f:
         yaml.safe_dump_all(docs, f, sort_keys=False)
+    replay = os.path.join(tmp, "standalone-without-claim.yaml")
+    with open(replay, "w") as f:
+        yaml.safe_dump_all([d for d in docs if d["kind"] != "PersistentVolumeClaim"], f, sort_keys=False)
     base = f"http://127.0.0.1:{port}"
-    container = f"{deployment}-pod-{docs[2]['spec']['template']['spec']['containers'][0]['name']}"
+    pod = f"{deployment}-pod-0"   # what podman 4.3 calls a Deployment's (first) pod
+
+    def container():
+        """The daemon's container (podman names it after the pod it made)."""
+        names = podman("ps", "--filter", f"pod={pod}", "--format", "{{.Names}}").stdout.split()
+        mine = [n for n in names if n.endswith("-" + docs[2]["spec"]["template"]["spec"]["containers"][0]["name"])]
+        assert len(mine) == 1, (names, podman("pod", "ps", "--format", "{{.Name}}").stdout)
+        return mine[0]
     t_start = time.monotonic()
     try:
-        def play():
-            podman("kube", "play", kube, env=env)
+        def play(path):
+            podman("kube", "play", path, env=env)
             return time.monotonic()
 
-        started = play()
+        started = play(kube)
         wait_until(lambda: http_get(base + "/-/ready")[0] == 200 or None, 60, "/-/ready 200")
         c.check(True, f"played: /-/ready 200 after {time.monotonic() - started:.1f} s")
         status, _, body = http_get(base + "/metrics")
@@ -153,14 +165,14 @@ def main():
         c.check(len(first) >= 1 and all(r["status"] == 200 for r in first),
                 f"the simulated API was asked {len(first)} time(s), answered 200")
 
-        fields = status_fields(container)
+        fields = status_fields(container())
         c.check(fields["Uid"].split() == ["10001"] * 4 and fields["Gid"].split() == ["10001"] * 4,
                 "runs as 10001:10001 (runAsUser, runAsGroup)", fields["Uid"] + fields["Gid"])
         c.check(all(int(fields[k], 16) == 0 for k in ("CapPrm", "CapEff", "CapBnd")),
                 "no capabilities (drop: [ALL])")
         c.check(fields["NoNewPrivs"].strip() == "1", "no_new_privs (allowPrivilegeEscalation: false)")
         c.check(fields["Seccomp"].strip() == "2", "seccomp filter (RuntimeDefault)", fields["Seccomp"])
-        r = podman("exec", container, "touch", "/usr/bin/x", check=False)
+        r = podman("exec", container(), "touch", "/usr/bin/x", check=False)
         c.check(r.returncode != 0 and "Read-only file system" in r.stderr, "read-only root file system", r.stderr)
 
         mountpoint = podman("volume", "inspect", "--format", "{{.Mountpoint}}", volume).stdout.strip()
@@ -168,13 +180,14 @@ def main():
         c.check(len(ledgers) == 1, f"the ledger is on the claimed volume {volume}", os.listdir(mountpoint))
 
         podman("kube", "down", kube, env=env)
-        r = podman("pod", "exists", f"{deployment}-pod", check=False)
+        r = podman("pod", "exists", pod, check=False)
         c.check(r.returncode == 1, "podman kube down removed the pod")
         c.check(podman("volume", "exists", volume, check=False).returncode == 0,
                 "the claimed volume outlives the pod")
         before = len(mock.api_requests())
 
-        started = play()
+        print("6. played again without the PersistentVolumeClaim document")
+        started = play(replay)
         wait_until(lambda: http_get(base + "/-/ready")[0] == 200 or None, 60, "/-/ready 200 after play")
         c.check(True, f"played again: /-/ready 200 after {time.monotonic() - started:.1f} s")
         status, _, body = http_get(base + "/metrics")
@@ -199,8 +212,8 @@ def main():
         c.check(False, "suite ran to the end", str(e))
     finally:
         if c.failed:
-            r = podman("logs", "--tail", "30", container, check=False)
-            print(f"--- logs {container}\n{r.stdout}{r.stderr}")
+            r = podman("pod", "logs", "--tail", "30", pod, check=False)
+            print(f"--- logs {pod}\n{r.stdout}{r.stderr}")
         podman("kube", "down", kube, env=env, check=False)
         podman("volume", "rm", "-f", volume, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
