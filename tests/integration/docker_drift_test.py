@@ -741,6 +741,16 @@ class Alloy:
             self.take(value="}")
         return blocks, attrs
 
+    def items(self, end):
+        """Comma-separated values up to `end` (a list's or a call's)."""
+        out = []
+        while self.peek()[1] != end:
+            out.append(self.value())
+            if self.peek()[1] != end:
+                self.take(value=",")
+        self.take(value=end)
+        return out
+
     def value(self):
         kind, v = self.peek()
         if kind == "str":
@@ -753,23 +763,11 @@ class Alloy:
             self.i += 1
             if self.peek()[1] == "(":
                 self.i += 1
-                args = []
-                while self.peek()[1] != ")":
-                    args.append(self.value())
-                    if self.peek()[1] != ")":
-                        self.take(value=",")
-                self.take(value=")")
-                return ("call", v, args)
+                return ("call", v, self.items(")"))
             return {"true": True, "false": False, "null": None}.get(v, ("ref", v))
         if v == "[":
             self.i += 1
-            out = []
-            while self.peek()[1] != "]":
-                out.append(self.value())
-                if self.peek()[1] != "]":
-                    self.take(value=",")
-            self.take(value="]")
-            return out
+            return self.items("]")
         if v == "{":
             self.i += 1
             out = {}
