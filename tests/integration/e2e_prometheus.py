@@ -72,13 +72,15 @@ class Prometheus:
         self.targets = list(targets)
         self.agent = agent
         self.args = list(args)
+        self.scrape_configs, self.remote_write = scrape_configs, remote_write
+        self.external_labels = external_labels
         self.auth = None
         if basic_auth is not None:
             token = base64.b64encode(("%s:%s" % basic_auth).encode()).decode()
             self.auth = {"Authorization": "Basic " + token}
         with open(self.config_path, "w") as f:
             f.write(self._config(rule_files, scrape_interval, evaluation_interval,
-                                 honor_timestamps, scrape_configs, remote_write, external_labels))
+                                 honor_timestamps))
         self.proc = None
         self.port = None
         self.starts = 0
@@ -91,24 +93,23 @@ class Prometheus:
                 break
         raise AssertionError("prometheus did not start:\n" + last[-4000:])
 
-    def _config(self, rule_files, scrape_interval, evaluation_interval, honor_timestamps,
-                scrape_configs, remote_write, external_labels):
+    def _config(self, rule_files, scrape_interval, evaluation_interval, honor_timestamps):
         lines = [
             "global:",
             "  scrape_interval: %s" % scrape_interval,
             "  scrape_timeout: %s" % scrape_interval,
         ]
-        if external_labels:
-            lines.append("  external_labels: " + json.dumps(external_labels))
+        if self.external_labels:
+            lines.append("  external_labels: " + json.dumps(self.external_labels))
         if not self.agent:
             lines.append("  evaluation_interval: %s" % evaluation_interval)
         if rule_files:
             lines.append("rule_files:")
             lines += ["  - %s" % _q(r) for r in rule_files]
-        if remote_write is not None:
-            lines.append("remote_write: " + json.dumps(remote_write))   # JSON is YAML
-        if scrape_configs is not None:
-            return "\n".join(lines + ["scrape_configs: " + json.dumps(scrape_configs)]) + "\n"
+        if self.remote_write is not None:
+            lines.append("remote_write: " + json.dumps(self.remote_write))   # JSON is YAML
+        if self.scrape_configs is not None:
+            return "\n".join(lines + ["scrape_configs: " + json.dumps(self.scrape_configs)]) + "\n"
         lines += [
             "scrape_configs:",
             "  - job_name: %s" % JOB,
