@@ -147,6 +147,17 @@ class GrafanaCloudTest(unittest.TestCase):
         at = time.time() + 3
         harness.wait_until(lambda: time.time() > at, 10, "the last batch sent")
 
+        self.check_windows(receiver, mock, required)
+
+        own = agent.own_metrics()
+        failed = harness.total(own, "prometheus_remote_storage_samples_failed_total")
+        sent = harness.total(own, "prometheus_remote_storage_samples_total")
+        self.assertEqual(failed, 0)
+        self.assertGreater(sent, 0)
+        self.report(receiver, sent, len(required))
+
+    def check_windows(self, receiver, mock, required):
+        """Every required window once per series, at its end, with the API's value."""
         stored = {}
         for labels, samples in receiver.raw_samples('{organization_id="%s"}' % harness.ORG, "10m").items():
             labels = dict(labels)
@@ -165,13 +176,6 @@ class GrafanaCloudTest(unittest.TestCase):
                 self.assertIn(w, by_window, "%r: window %d missing (stored %r)" % (key, w, sorted(by_window)))
                 self.assertEqual(by_window[w], truth[w][key], "%r, window %d" % (key, w))
 
-        own = agent.own_metrics()
-        failed = harness.total(own, "prometheus_remote_storage_samples_failed_total")
-        sent = harness.total(own, "prometheus_remote_storage_samples_total")
-        self.assertEqual(failed, 0)
-        self.assertGreater(sent, 0)
-        self.report(receiver, sent, len(required))
-
     def report(self, receiver, sent, windows):
         """Active series and samples per minute, per Cerebras endpoint and for
         the daemon's own series, measured at the receiver."""
@@ -183,7 +187,8 @@ class GrafanaCloudTest(unittest.TestCase):
         # Every scrape sends every series again (agent mode keeps a sample
         # with the timestamp it already has); the store keeps one per window.
         per_scrape = sum(per_endpoint.values()) + own
-        self.assertAlmostEqual(sent / scrapes, per_scrape, delta=per_scrape * 0.05)
+        # (Within 10 %: the two counts are read a moment apart, a scrape or two may be in flight.)
+        self.assertAlmostEqual(sent / scrapes, per_scrape, delta=per_scrape * 0.1)
         series = max(per_endpoint.values())
         print("\nmeasured: %d scrapes, %d windows, %.0f samples sent (%.1f per scrape)"
               % (scrapes, windows, sent, sent / scrapes))

@@ -109,6 +109,107 @@ def status_fields(container):
     return dict(line.split(":", 1) for line in st.splitlines() if ":" in line)
 
 
+class Play:
+    """The transformed manifests, played and checked; every check goes to c."""
+
+    def __init__(self, repo, tag, tmp, mock, c):
+        self.mock, self.c, self.tmp = mock, c, tmp
+        self.env = podman_env(tmp)
+        key_dir = os.path.join(tmp, "api-key")
+        os.mkdir(key_dir, 0o700)
+        key = os.path.join(key_dir, "api-key")
+        with open(key, "w") as f:
+            f.write(harness.API_KEY + "\n")
+        os.chmod(key, 0o400)
+        for p in (key_dir, key):
+            os.chown(p, 10001, 10001)   # the pod's user; a Secret volume gets this through fsGroup
+        port = harness.free_port()
+        docs, self.volume, deployment, self.cfg = transform(repo, tag, mock.url(), port, key_dir, print)
+        self.kube = self.write("standalone.yaml", docs)
+        self.replay = self.write("standalone-without-claim.yaml",
+                                 [d for d in docs if d["kind"] != "PersistentVolumeClaim"])
+        self.container_name = docs[2]["spec"]["template"]["spec"]["containers"][0]["name"]
+        self.base = f"http://127.0.0.1:{port}"
+        self.pod = f"{deployment}-pod-0"   # what podman 4.3 calls a Deployment's (first) pod
+
+    def write(self, name, docs):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            yaml.safe_dump_all(docs, f, sort_keys=False)
+        return path
+
+    def play(self, path, what):
+        started = time.monotonic()
+        podman("kube", "play", path, env=self.env)
+        wait_until(lambda: http_get(self.base + "/-/ready")[0] == 200 or None, 60, "/-/ready 200 " + what)
+        self.c.check(True, f"{what}: /-/ready 200 after {time.monotonic() - started:.1f} s")
+
+    def container(self):
+        """The daemon's container (podman names it after the pod it made)."""
+        names = podman("ps", "--filter", f"pod={self.pod}", "--format", "{{.Names}}").stdout.split()
+        mine = [n for n in names if n.endswith("-" + self.container_name)]
+        assert len(mine) == 1, (names, podman("pod", "ps", "--format", "{{.Name}}").stdout)
+        return mine[0]
+
+    def first(self):
+        c = self.c
+        self.play(self.kube, "played")
+        status, _, body = http_get(self.base + "/metrics")
+        c.check(status == 200 and 'inference_endpoint_status{endpoint="' in body,
+                "/metrics serves the upstream's series", body[:300])
+        first = self.mock.api_requests()
+        c.check(len(first) >= 1 and all(r["status"] == 200 for r in first),
+                f"the simulated API was asked {len(first)} time(s), answered 200")
+        fields = status_fields(self.container())
+        c.check(fields["Uid"].split() == ["10001"] * 4 and fields["Gid"].split() == ["10001"] * 4,
+                "runs as 10001:10001 (runAsUser, runAsGroup)", fields["Uid"] + fields["Gid"])
+        c.check(all(int(fields[k], 16) == 0 for k in ("CapPrm", "CapEff", "CapBnd")),
+                "no capabilities (drop: [ALL])")
+        c.check(fields["NoNewPrivs"].strip() == "1", "no_new_privs (allowPrivilegeEscalation: false)")
+        c.check(fields["Seccomp"].strip() == "2", "seccomp filter (RuntimeDefault)", fields["Seccomp"])
+        r = podman("exec", self.container(), "touch", "/usr/bin/x", check=False)
+        c.check(r.returncode != 0 and "Read-only file system" in r.stderr, "read-only root file system", r.stderr)
+        mountpoint = podman("volume", "inspect", "--format", "{{.Mountpoint}}", self.volume).stdout.strip()
+        ledgers = [n for n in os.listdir(mountpoint) if n.endswith(".ledger")]
+        c.check(len(ledgers) == 1, f"the ledger is on the claimed volume {self.volume}", os.listdir(mountpoint))
+
+    def down_and_again(self):
+        c = self.c
+        podman("kube", "down", self.kube, env=self.env)
+        c.check(podman("pod", "exists", self.pod, check=False).returncode == 1, "podman kube down removed the pod")
+        c.check(podman("volume", "exists", self.volume, check=False).returncode == 0,
+                "the claimed volume outlives the pod")
+        before = len(self.mock.api_requests())
+        print("6. played again without the PersistentVolumeClaim document")
+        self.play(self.replay, "played again")
+        status, _, body = http_get(self.base + "/metrics")
+        samples = harness.parse_prom(body)
+        c.check(harness.find(samples, "inference_endpoint_status"),
+                "the snapshot from the volume is served", body[:300])
+        sent = [r["t"] for r in self.mock.api_requests()]
+        # A scheduled poll may fall between the two plays; then it is counted
+        # too. Either way the new pod knows every request of the last minute.
+        now = time.time()
+        recent = [t for t in sent if now - t < 55]
+        remaining = harness.value(samples, "cerebras_proxy_rate_limit_remaining", upstream="default")
+        if len(recent) == len([t for t in sent if now - t < 62]):
+            budget = self.cfg["upstreams"][0].get("rate_limit", {}).get("requests", 6)
+            c.check(remaining == budget - len(recent),
+                    f"the ledger came back: {len(recent)} request(s) of the last minute counted, "
+                    f"{remaining:.0f} left", remaining)
+        else:
+            print(f"note: a request is at the edge of the window; budget {remaining} not compared")
+        c.check(len(sent) - before in (0, 1),
+                f"no extra poll at start ({len(sent) - before} new request(s): at most the scheduled one)")
+
+    def clean(self):
+        if self.c.failed:
+            r = podman("pod", "logs", "--tail", "30", self.pod, check=False)
+            print(f"--- logs {self.pod}\n{r.stdout}{r.stderr}")
+        podman("kube", "down", self.kube, env=self.env, check=False)
+        podman("volume", "rm", "-f", self.volume, check=False)
+
+
 def main():
     rest = harness.parse_args()
     if rest:
@@ -122,100 +223,18 @@ def main():
     c = Checks()
     tag = f"cmp-k8s-{os.getpid()}"
     tmp = tempfile.mkdtemp(prefix=tag + "-")
-    env = podman_env(tmp)
-    ws = harness.Workspace()
-    mock = harness.Mock(ws, cert=None, window="60s")
-    key_dir = os.path.join(tmp, "api-key")
-    os.mkdir(key_dir, 0o700)
-    with open(os.path.join(key_dir, "api-key"), "w") as f:
-        f.write(harness.API_KEY + "\n")
-    os.chmod(os.path.join(key_dir, "api-key"), 0o400)
-    for p in (key_dir, os.path.join(key_dir, "api-key")):
-        os.chown(p, 10001, 10001)   # the pod's user; a Secret volume gets this through fsGroup
-    port = harness.free_port()
-    docs, volume, deployment, cfg = transform(repo, tag, mock.url(), port, key_dir, print)
-    kube = os.path.join(tmp, "standalone.yaml")
-    with open(kube, "w") as f:
-        yaml.safe_dump_all(docs, f, sort_keys=False)
-    replay = os.path.join(tmp, "standalone-without-claim.yaml")
-    with open(replay, "w") as f:
-        yaml.safe_dump_all([d for d in docs if d["kind"] != "PersistentVolumeClaim"], f, sort_keys=False)
-    base = f"http://127.0.0.1:{port}"
-    pod = f"{deployment}-pod-0"   # what podman 4.3 calls a Deployment's (first) pod
-
-    def container():
-        """The daemon's container (podman names it after the pod it made)."""
-        names = podman("ps", "--filter", f"pod={pod}", "--format", "{{.Names}}").stdout.split()
-        mine = [n for n in names if n.endswith("-" + docs[2]["spec"]["template"]["spec"]["containers"][0]["name"])]
-        assert len(mine) == 1, (names, podman("pod", "ps", "--format", "{{.Name}}").stdout)
-        return mine[0]
+    mock = harness.Mock(harness.Workspace(), cert=None, window="60s")
     t_start = time.monotonic()
+    played = None
     try:
-        def play(path):
-            podman("kube", "play", path, env=env)
-            return time.monotonic()
-
-        started = play(kube)
-        wait_until(lambda: http_get(base + "/-/ready")[0] == 200 or None, 60, "/-/ready 200")
-        c.check(True, f"played: /-/ready 200 after {time.monotonic() - started:.1f} s")
-        status, _, body = http_get(base + "/metrics")
-        c.check(status == 200 and 'inference_endpoint_status{endpoint="' in body,
-                "/metrics serves the upstream's series", body[:300])
-        first = mock.api_requests()
-        c.check(len(first) >= 1 and all(r["status"] == 200 for r in first),
-                f"the simulated API was asked {len(first)} time(s), answered 200")
-
-        fields = status_fields(container())
-        c.check(fields["Uid"].split() == ["10001"] * 4 and fields["Gid"].split() == ["10001"] * 4,
-                "runs as 10001:10001 (runAsUser, runAsGroup)", fields["Uid"] + fields["Gid"])
-        c.check(all(int(fields[k], 16) == 0 for k in ("CapPrm", "CapEff", "CapBnd")),
-                "no capabilities (drop: [ALL])")
-        c.check(fields["NoNewPrivs"].strip() == "1", "no_new_privs (allowPrivilegeEscalation: false)")
-        c.check(fields["Seccomp"].strip() == "2", "seccomp filter (RuntimeDefault)", fields["Seccomp"])
-        r = podman("exec", container(), "touch", "/usr/bin/x", check=False)
-        c.check(r.returncode != 0 and "Read-only file system" in r.stderr, "read-only root file system", r.stderr)
-
-        mountpoint = podman("volume", "inspect", "--format", "{{.Mountpoint}}", volume).stdout.strip()
-        ledgers = [n for n in os.listdir(mountpoint) if n.endswith(".ledger")]
-        c.check(len(ledgers) == 1, f"the ledger is on the claimed volume {volume}", os.listdir(mountpoint))
-
-        podman("kube", "down", kube, env=env)
-        r = podman("pod", "exists", pod, check=False)
-        c.check(r.returncode == 1, "podman kube down removed the pod")
-        c.check(podman("volume", "exists", volume, check=False).returncode == 0,
-                "the claimed volume outlives the pod")
-        before = len(mock.api_requests())
-
-        print("6. played again without the PersistentVolumeClaim document")
-        started = play(replay)
-        wait_until(lambda: http_get(base + "/-/ready")[0] == 200 or None, 60, "/-/ready 200 after play")
-        c.check(True, f"played again: /-/ready 200 after {time.monotonic() - started:.1f} s")
-        status, _, body = http_get(base + "/metrics")
-        samples = harness.parse_prom(body)
-        c.check(harness.find(samples, "inference_endpoint_status"),
-                "the snapshot from the volume is served", body[:300])
-        sent = [r["t"] for r in mock.api_requests()]
-        # A scheduled poll may fall between the two plays; then it is counted
-        # too. Either way the new pod knows every request of the last minute.
-        now = time.time()
-        recent = [t for t in sent if now - t < 55]
-        remaining = harness.value(samples, "cerebras_proxy_rate_limit_remaining", upstream="default")
-        if len(recent) == len([t for t in sent if now - t < 62]):
-            c.check(remaining == cfg["upstreams"][0].get("rate_limit", {}).get("requests", 6) - len(recent),
-                    f"the ledger came back: {len(recent)} request(s) of the last minute counted, "
-                    f"{remaining:.0f} left", remaining)
-        else:
-            print(f"note: a request is at the edge of the window; budget {remaining} not compared")
-        c.check(len(sent) == before or len(sent) == before + 1,
-                f"no extra poll at start ({len(sent) - before} new request(s): at most the scheduled one)")
+        played = Play(repo, tag, tmp, mock, c)
+        played.first()
+        played.down_and_again()
     except AssertionError as e:
         c.check(False, "suite ran to the end", str(e))
     finally:
-        if c.failed:
-            r = podman("pod", "logs", "--tail", "30", pod, check=False)
-            print(f"--- logs {pod}\n{r.stdout}{r.stderr}")
-        podman("kube", "down", kube, env=env, check=False)
-        podman("volume", "rm", "-f", volume, check=False)
+        if played is not None:
+            played.clean()
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"suite time (without the image build): {time.monotonic() - t_start:.1f} s")
     return c.exit()
