@@ -93,7 +93,7 @@ void print_version() {
 int main(int argc, char** argv) {
   using namespace cmp;
   po::options_description flags;
-  std::string config_file, config_alias, listen, web_config, level, format;
+  std::string config_file, config_alias, listen, web_config, level, format, replica_index;
   std::size_t max_connections = 1024;
   flags.add_options()
       ("config.file", po::value(&config_file)->value_name("FILE"), "Configuration file (YAML). Required. Default: none.")
@@ -109,6 +109,9 @@ int main(int argc, char** argv) {
        "debug, info, warn or error. Default: the file's `log.level` (info).")
       ("log.format", po::value(&format)->value_name("FORMAT"),
        "logfmt or json. Default: the file's `log.format` (logfmt).")
+      ("replica.index", po::value(&replica_index)->value_name("N|NAME-N"),
+       "N, or a StatefulSet pod name NAME-N: this daemon's place among the replicas sharing this "
+       "configuration; overrides every upstream's `replicas.index`. Default: the file's `replicas.index` (0).")
       ("check-config", po::bool_switch(),
        "Validate the configuration (keys included), print a summary and exit 0 (valid) or 1. Default: off.")
       ("probe", po::bool_switch(),
@@ -168,6 +171,14 @@ int main(int argc, char** argv) {
     o.log_format = config::parse_log_format(format);
     if (!o.log_format) {
       std::cerr << "cerebras-metrics-proxy: --log.format: \"" << format << "\" is not logfmt or json\n";
+      return app::exit_config;
+    }
+  }
+  if (vm.count("replica.index")) {
+    o.replica_index = config::parse_replica_index(replica_index);
+    if (!o.replica_index) {
+      std::cerr << "cerebras-metrics-proxy: --replica.index: \"" << replica_index
+                << "\" is neither a number nor a StatefulSet pod name NAME-N\n";
       return app::exit_config;
     }
   }
