@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 
+#include "cmp/config/config.hpp"
 #include "cmp/config/secret.hpp"
 #include "cmp/upstream/outcome.hpp"
 
@@ -97,6 +98,13 @@ struct fetch_result {
   std::chrono::steady_clock::duration request_sent_after{};
   std::chrono::steady_clock::duration head_received_after{};
 };
+
+// The request a poll (or `--probe`) sends for upstream `u`: its URL, key,
+// timeout, User-Agent and proxy (select_proxy over the process
+// environment). Throws std::invalid_argument when the URL does not parse
+// (load_config refuses such a file first).
+[[nodiscard]] fetch_request make_fetch_request(const config::upstream& u, config::secret api_key,
+                                               std::shared_ptr<boost::asio::ssl::context> tls);
 
 // Decodes a gzip_encoded body in place, at most `limit` bytes decompressed
 // (the request's body_limit). On failure the result becomes a failed
