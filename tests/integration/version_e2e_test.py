@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""One version, read from CMakeLists.txt's project(VERSION), is the one a user
+sees everywhere: `--version`, cerebras_proxy_build_info on /metrics, the
+Debian package (CPack's configuration and packaging/debian/changelog's latest
+entry), and the release images' version label (docker/Dockerfile takes it
+from scripts/release.sh, which refuses any other VERSION). The release build
+itself checks the built artifacts (tests/release/release_artifacts_test.py).
+
+Run by CMake as
+    version_e2e_test.py --daemon ... --mock ... --repo . [unittest args]
+"""
+
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+
+def project_version():
+    text = open(os.path.join(h.REPO, "CMakeLists.txt")).read()
+    return re.search(r"^project\(cerebras-metrics-proxy VERSION (\d+\.\d+\.\d+)", text, re.M).group(1)
+
+
+class VersionE2E(unittest.TestCase):
+
+    def setUp(self):
+        self.version = project_version()
+
+    def test_packaging_says_the_project_version(self):
+        top = open(os.path.join(h.REPO, "packaging/debian/changelog")).readline()
+        self.assertRegex(top, r"^cerebras-metrics-proxy \(%s\) " % re.escape(self.version),
+                         "packaging/debian/changelog's latest entry")
+        cpack = open(os.path.join(os.path.dirname(h.DAEMON), "CPackConfig.cmake")).read()
+        self.assertIn('set(CPACK_PACKAGE_VERSION "%s")' % self.version, cpack)
+
+    def test_binary_and_metric_say_the_project_version(self):
+        r = subprocess.run([h.DAEMON, "--version"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^cerebras-metrics-proxy, version %s \(revision: \S+\)" % re.escape(self.version))
+
+        ws = h.Workspace("cmp-version-e2e-")
+        mock = h.Mock(ws)
+        d = h.Daemon(ws, {"upstreams": [h.upstream_cfg(mock)]})
+        d.wait_up(timeout=30)
+        body = h.request(d.port).text
+        m = re.search(r'^cerebras_proxy_build_info\{version="([^"]*)",revision="([^"]*)"\} 1$', body, re.M)
+        self.assertIsNotNone(m, "cerebras_proxy_build_info on /metrics")
+        self.assertEqual(m.group(1), self.version)
+        self.assertIn("(revision: %s)" % m.group(2), r.stdout, "--version and build_info name one revision")
+        d.stop()
+        mock.stop()
+
+    def test_release_sh_refuses_another_version(self):
+        dist = os.path.join(h.REPO, "dist")
+        before = os.path.exists(dist) and os.stat(dist).st_mtime_ns
+        for other in ("9.9.9", "v" + self.version, self.version + "-rc1"):
+            r = subprocess.run([os.path.join(h.REPO, "scripts/release.sh"), other],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 2, "release.sh %s: %s" % (other, r.stderr))
+            self.assertIn("VERSION %s differs from project(VERSION %s)" % (other, self.version), r.stderr)
+        self.assertEqual(os.path.exists(dist) and os.stat(dist).st_mtime_ns, before, "dist/ untouched")
+
+    def test_release_images_label_the_version_release_sh_passes(self):
+        dockerfile = open(os.path.join(h.REPO, "docker/Dockerfile")).read()
+        release = dockerfile.split("AS release", 1)[1].split("\nFROM ", 1)[0]
+        self.assertIn('org.opencontainers.image.version="${VERSION}"', release)
+        script = open(os.path.join(h.REPO, "scripts/release.sh")).read()
+        self.assertIn('--build-arg VERSION="$version"', script)
+
+
+if __name__ == "__main__":
+    h.main()
