@@ -20,8 +20,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 
+def read(*path):
+    with open(os.path.join(*path)) as f:
+        return f.read()
+
+
 def project_version():
-    text = open(os.path.join(h.REPO, "CMakeLists.txt")).read()
+    text = read(h.REPO, "CMakeLists.txt")
     return re.search(r"^project\(cerebras-metrics-proxy VERSION (\d+\.\d+\.\d+)", text, re.M).group(1)
 
 
@@ -31,10 +36,10 @@ class VersionE2E(unittest.TestCase):
         self.version = project_version()
 
     def test_packaging_says_the_project_version(self):
-        top = open(os.path.join(h.REPO, "packaging/debian/changelog")).readline()
+        top = read(h.REPO, "packaging/debian/changelog").split("\n", 1)[0]
         self.assertRegex(top, r"^cerebras-metrics-proxy \(%s\) " % re.escape(self.version),
                          "packaging/debian/changelog's latest entry")
-        cpack = open(os.path.join(os.path.dirname(h.DAEMON), "CPackConfig.cmake")).read()
+        cpack = read(os.path.dirname(h.DAEMON), "CPackConfig.cmake")
         self.assertIn('set(CPACK_PACKAGE_VERSION "%s")' % self.version, cpack)
 
     def test_binary_and_metric_say_the_project_version(self):
@@ -65,10 +70,10 @@ class VersionE2E(unittest.TestCase):
         self.assertEqual(os.path.exists(dist) and os.stat(dist).st_mtime_ns, before, "dist/ untouched")
 
     def test_release_images_label_the_version_release_sh_passes(self):
-        dockerfile = open(os.path.join(h.REPO, "docker/Dockerfile")).read()
+        dockerfile = read(h.REPO, "docker/Dockerfile")
         release = dockerfile.split("AS release", 1)[1].split("\nFROM ", 1)[0]
         self.assertIn('org.opencontainers.image.version="${VERSION}"', release)
-        script = open(os.path.join(h.REPO, "scripts/release.sh")).read()
+        script = read(h.REPO, "scripts/release.sh")
         self.assertIn('--build-arg VERSION="$version"', script)
 
 

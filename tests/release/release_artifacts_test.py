@@ -165,7 +165,7 @@ def run_image(c, ref, arch, version, revision, mock_path):
     os.chmod(ws.dir, 0o755)
     name = f"cmp-release-{arch}-{os.getpid()}"
     try:
-        podman("run", "-d", "--name", name, "--network", "host", "--read-only", "--cap-drop", "ALL",
+        podman("run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
                "-e", f"CMP_E2E_API_KEY={h.API_KEY}",
                "-v", f"{conf}:/etc/{NAME}/{NAME}.yml:ro", ref)
         t0 = time.monotonic()
