@@ -62,6 +62,7 @@ fi
 t_start=$(date +%s)
 step() { printf '\n==> [%4ds] %s\n' "$(( $(date +%s) - t_start ))" "$*"; }
 
+mkdir -p "$work"
 step "dependencies"
 scripts/deps.sh build
 cross_opts=$(scripts/cross-deps.sh "$root/build-release-arm64")
@@ -99,7 +100,11 @@ qemu=$(sed -n 's/^CMP_QEMU_AARCH64:FILEPATH=//p' "$root/build-release-arm64/CMak
 [ -x "$qemu" ] || { echo "release.sh: no qemu-aarch64 for the arm64 tests (scripts/packages/release.txt)" >&2; exit 1; }
 step "arm64 unit tests under $qemu"
 t=$(date +%s)
-ctest --test-dir "$root/build-release-arm64" -j"$jobs" --output-on-failure --timeout 900
+# The whole log to a file (623 lines of test names); the failures and the
+# summary here.
+ctest --test-dir "$root/build-release-arm64" -j"$jobs" --output-on-failure --timeout 900 \
+  >"$work/arm64-ctest.log" 2>&1 || { grep -A 30 -E 'Failed|\*\*\*' "$work/arm64-ctest.log" >&2; exit 1; }
+grep -E '^[0-9]+% tests passed' "$work/arm64-ctest.log"
 echo "arm64 unit tests (emulated): $(( $(date +%s) - t )) s"
 
 rm -rf "$dist"
