@@ -84,7 +84,7 @@ configure() {  # ARCH
   else
     opts=(-DCMP_BUILD_TESTS=OFF)
   fi
-  cmake -S . -B "$root/build-release-$arch" -DCMAKE_BUILD_TYPE=Release -DCMP_WERROR=ON -DCMP_BUILD_BENCH=OFF \
+  cmake --no-warn-unused-cli -S . -B "$root/build-release-$arch" -DCMAKE_BUILD_TYPE=Release -DCMP_WERROR=ON -DCMP_BUILD_BENCH=OFF \
         "${opts[@]}" "${launcher[@]}" >/dev/null
 }
 
@@ -195,7 +195,7 @@ step "sha256sums.txt"
 
 # ------------------------------------------------------------------- tests
 step "tests of the artifacts (arm64 emulated)"
-python3 tests/release/release_artifacts_test.py --dist "$dist" --version "$version" \
+python3 -u tests/release/release_artifacts_test.py --dist "$dist" --version "$version" \
   --mock "$root/build-release-amd64/cerebras-mock-upstream" --image "$image" --revision "$revision" --source "$source_url"
 
 step "artifacts"

@@ -76,7 +76,8 @@ def check_sums(c, dist):
     r = subprocess.run(["sha256sum", "-c", "--strict", "sha256sums.txt"], cwd=dist,
                        capture_output=True, text=True)
     c.check(r.returncode == 0, "sha256sum -c sha256sums.txt", r.stdout + r.stderr)
-    listed = {line.split(None, 1)[1].lstrip("*") for line in open(os.path.join(dist, "sha256sums.txt"))}
+    with open(os.path.join(dist, "sha256sums.txt")) as f:
+        listed = {line.split(None, 1)[1].strip().lstrip("*") for line in f if line.strip()}
     present = set(os.listdir(dist)) - {"sha256sums.txt"}
     c.check(listed == present, "sha256sums.txt lists every artifact", sorted(listed ^ present))
 
@@ -147,6 +148,22 @@ def check_image_archive(c, dist, version, arch, image):
             f"{image}:{version}-{arch}", tags)
 
 
+def wait_ready(name, port, timeout):
+    """True once /-/ready answers 200; False when the container exits or time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = podman("inspect", "--format", "{{.State.Running}}", name, check=False).stdout.strip()
+        if running != "true":
+            return False
+        try:
+            if h.request(port, "GET", "/-/ready", timeout=5).status == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
 def run_image(c, ref, arch, version, revision, mock_path):
     """Starts the image on the host network against the simulated API on the host."""
     h.MOCK = mock_path
@@ -155,7 +172,8 @@ def run_image(c, ref, arch, version, revision, mock_path):
     port = h.free_port()
     cfg = {"listen": f"127.0.0.1:{port}", "state_dir": "/var/lib/cerebras-metrics-proxy",
            "log": {"level": "info", "format": "logfmt"},
-           "upstreams": [h.upstream_cfg(mock, name="release", ca_file="", timeout="10s",
+           # A fetch under emulation is slower: a generous timeout, and so interval.
+           "upstreams": [h.upstream_cfg(mock, name="release", ca_file="", interval="10s", timeout="5s",
                                         extra_labels={"env": "release"})]}
     conf = os.path.join(ws.subdir("conf"), "config.yml")
     with open(conf, "w") as f:
@@ -169,12 +187,7 @@ def run_image(c, ref, arch, version, revision, mock_path):
                "-e", f"CMP_E2E_API_KEY={h.API_KEY}",
                "-v", f"{conf}:/etc/{NAME}/{NAME}.yml:ro", ref)
         t0 = time.monotonic()
-        try:
-            h.wait_until(lambda: h.request(port, "GET", "/-/ready", timeout=5).status == 200,
-                         timeout=180, what="/-/ready")
-            ready = True
-        except (AssertionError, RuntimeError, OSError):
-            ready = False
+        ready = wait_ready(name, port, timeout=180)
         c.check(ready, f"{arch}: the image is ready after {time.monotonic() - t0:.1f} s (first poll succeeded)")
         body = h.request(port, "GET", "/metrics", timeout=10).text if ready else ""
         c.check(re.search(r'^inference_endpoint_status\{[^}]*env="release"', body, re.M),
