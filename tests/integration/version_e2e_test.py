@@ -25,15 +25,10 @@ def read(*path):
         return f.read()
 
 
-def project_version():
-    text = read(h.REPO, "CMakeLists.txt")
-    return re.search(r"^project\(cerebras-metrics-proxy VERSION (\d+\.\d+\.\d+)", text, re.M).group(1)
-
-
 class VersionE2E(unittest.TestCase):
 
     def setUp(self):
-        self.version = project_version()
+        self.version = h.project_version()
 
     def test_packaging_says_the_project_version(self):
         top = read(h.REPO, "packaging/debian/changelog").split("\n", 1)[0]
