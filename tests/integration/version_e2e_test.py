@@ -2,7 +2,8 @@
 """One version, read from CMakeLists.txt's project(VERSION), is the one a user
 sees everywhere: `--version`, cerebras_proxy_build_info on /metrics, the
 Debian package (CPack's configuration and packaging/debian/changelog's latest
-entry), and the release images' version label (docker/Dockerfile takes it
+entry), the image tag of the Kubernetes manifests in deploy/, and the release
+images' version label (docker/Dockerfile takes it
 from scripts/release.sh, which refuses any other VERSION). The release build
 itself checks the built artifacts (tests/release/release_artifacts_test.py).
 
@@ -63,6 +64,11 @@ class VersionE2E(unittest.TestCase):
             self.assertEqual(r.returncode, 2, "release.sh %s: %s" % (other, r.stderr))
             self.assertIn("VERSION %s differs from project(VERSION %s)" % (other, self.version), r.stderr)
         self.assertEqual(os.path.exists(dist) and os.stat(dist).st_mtime_ns, before, "dist/ untouched")
+
+    def test_kubernetes_manifests_run_this_version(self):
+        for path in ("deploy/kubernetes/standalone/deployment.yaml", "deploy/kubernetes/sidecar/statefulset.yaml"):
+            tags = re.findall(r"^\s*image: \S*cerebras-metrics-proxy:(\S+)$", read(h.REPO, path), re.M)
+            self.assertEqual(tags, [self.version], path)
 
     def test_release_images_label_the_version_release_sh_passes(self):
         dockerfile = read(h.REPO, "docker/Dockerfile")
