@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Builds docker/Dockerfile with podman and runs the image the way the compose
+"""Builds docker/Dockerfile with podman (the daemon's image, and the simulated
+upstream's from its mock-upstream target) and runs them the way the compose
 demo does: the mock upstream first, owning the network namespace, the daemon
 joining it. Checks what a user of the image relies on: /-/ready and upstream
 series, a non-root user whose group exists, a read-only root file system, no
 capabilities, the HEALTHCHECK on a port other than 9753, SIGTERM, the
-state volume carrying the snapshot across a restart, and `--check-config`
-with the key from a podman secret printing no warning.
+state volume carrying the snapshot across a restart, `--check-config` with
+the key from a podman secret printing no warning, the Apache-2.0 license
+label, and no simulated upstream in the daemon's image.
 
 Usage: container_image_test.py REPO_ROOT      exit 0 pass, 1 fail, 77 skip
 """
@@ -18,8 +20,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from container_common import (PROXY_IMAGE, Checks, build_proxy_image, ensure_base_image,  # noqa: E402
-                              http_get, podman, require_podman, wait_until)
+from container_common import (MOCK_IMAGE, PROXY_IMAGE, Checks, build_proxy_image,  # noqa: E402
+                              ensure_base_image, http_get, podman, require_podman, wait_until)
 
 IMAGE = PROXY_IMAGE
 PORT = 9811          # not the default 9753: the HEALTHCHECK must follow it
@@ -76,6 +78,8 @@ def main():
     mock, daemon, volume = f"{tag}-mock", f"{tag}-daemon", f"{tag}-state"
     try:
         build_proxy_image(repo)
+        # The same build stage: only the last layers are new.
+        build_proxy_image(repo, target="mock-upstream", image=MOCK_IMAGE)
 
         info = json.loads(podman("image", "inspect", IMAGE).stdout)[0]
         cfg = info["Config"]
@@ -83,6 +87,10 @@ def main():
         # podman shows a docker-format health check beside Config, docker inside it.
         hc = (info.get("Healthcheck") or cfg.get("Healthcheck") or {}).get("Test") or []
         c.check(HEALTHCHECK in " ".join(hc), "HEALTHCHECK kept in the image (--format docker)", hc)
+        licenses = (info.get("Labels") or cfg.get("Labels") or {}).get("org.opencontainers.image.licenses")
+        c.check(licenses == "Apache-2.0", "label org.opencontainers.image.licenses=Apache-2.0", licenses)
+        r = podman("run", "--rm", "--entrypoint", "ls", IMAGE, "/usr/bin/cerebras-mock-upstream", check=False)
+        c.check(r.returncode != 0, "no simulated upstream in the daemon's image", r.stdout)
         r = podman("run", "--rm", "--entrypoint", "id", IMAGE)
         c.check(r.stdout.strip() == "uid=10001(cerebras-proxy) gid=10001(cerebras-proxy) groups=10001(cerebras-proxy)",
                 "user and group 10001 both have entries", r.stdout.strip())
@@ -111,9 +119,8 @@ def main():
         hardening = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
         # The compose demo's order: the mock owns the namespace and starts first.
         podman("run", "-d", "--name", mock, "-p", f"127.0.0.1:{host_port}:{PORT}", *hardening,
-               "-e", "CEREBRAS_API_KEY=demo-key", "--entrypoint", "/usr/bin/cerebras-mock-upstream", IMAGE,
-               "--listen", "127.0.0.1:8080", "--org", "org_abc123", "--endpoints", "3",
-               "--down-endpoints", "1", "--latency-label", "percentile")
+               "-e", "CEREBRAS_API_KEY=demo-key", MOCK_IMAGE, "--listen", "127.0.0.1:8080",
+               "--org", "org_abc123", "--endpoints", "3", "--down-endpoints", "1", "--latency-label", "percentile")
         wait_until(lambda: in_container(mock, "exec 3<>/dev/tcp/127.0.0.1/8080").returncode == 0,
                    20, "the mock to listen")
 

@@ -411,7 +411,7 @@ class Standalone(unittest.TestCase):
     def test_cli_version_help(self):
         r = h.run_daemon_cli(["--version"])
         self.assertEqual(r.returncode, 0, r)
-        self.assertIn(b"0.1.0", r.stdout + r.stderr)
+        self.assertIn(h.project_version().encode(), r.stdout + r.stderr)
         r = h.run_daemon_cli(["--help"])
         self.assertEqual(r.returncode, 0, r)
         self.assertIn(b"--config.file", r.stdout + r.stderr)
