@@ -43,30 +43,63 @@ written write_one(const exposition::family& f, std::string_view name, exposition
   return w;
 }
 
-// A set of series hashes, open addressing: a merge of N organizations
-// checks every sample once per rebuild.
-class hash_set {
+// A sample line's series as the writers write it: its name, and its
+// labels (name, escaped value) sorted by name. Escaping is canonical, so two
+// lines are one series exactly when these are equal, whatever the label
+// order (as exposition::merge() decides).
+using label_pair = std::pair<std::string_view, std::string_view>;
+std::string_view series_of(std::string_view line, std::vector<label_pair>& labels) {
+  labels.clear();
+  std::size_t i = line.find_first_of("{ ");
+  const std::string_view name = line.substr(0, i);
+  if (line[i] == '{') {
+    for (++i; line[i] != '}';) {
+      const std::size_t eq = line.find('=', i);
+      std::size_t end = eq + 2;  // past ="
+      while (line[end] != '"') end += line[end] == '\\' ? 2 : 1;
+      labels.emplace_back(line.substr(i, eq - i), line.substr(eq + 2, end - eq - 2));
+      i = end + 1;
+      if (line[i] == ',') ++i;
+    }
+  }
+  std::sort(labels.begin(), labels.end());
+  return name;
+}
+
+// The series already taken into a merged view, by exposition::series_hash
+// (recorded at render time) and their sample lines, open addressing: a
+// merge of N organizations checks every sample once per rebuild. Hashes
+// are compared first, the series only when they are equal.
+class series_set {
  public:
-  explicit hash_set(std::size_t n) {
+  explicit series_set(std::size_t n) {
     std::size_t size = 64;
     while (size < 2 * n) size *= 2;
     slots_.resize(size);
   }
-  // False if `h` was there already.
-  bool insert(std::uint64_t h) {
+  // False if the series of `line` (whose hash is `h`) was there already.
+  bool insert(std::uint64_t h, std::string_view line) {
     h |= 1;  // 0 marks an empty slot
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-      if (slots_[i] == h) return false;
-      if (slots_[i] == 0) {
-        slots_[i] = h;
+      if (slots_[i].hash == 0) {
+        slots_[i] = {h, line};
         return true;
       }
+      if (slots_[i].hash == h && same_series(slots_[i].line, line)) return false;
     }
   }
 
  private:
-  std::vector<std::uint64_t> slots_;
+  bool same_series(std::string_view a, std::string_view b) {
+    return series_of(a, a_) == series_of(b, b_) && a_ == b_;
+  }
+  struct slot {
+    std::uint64_t hash = 0;
+    std::string_view line;
+  };
+  std::vector<slot> slots_;
+  std::vector<label_pair> a_, b_;
 };
 
 // One part's contribution to a merged family; `keep` lists which of its
@@ -121,7 +154,7 @@ std::vector<merged_family> group(const std::vector<const snapshot*>& parts, expo
   std::unordered_map<std::string_view, std::size_t> index;
   std::size_t total = 0;
   for (const auto* p : parts) total += p->series_hashes.size();
-  hash_set taken(total);
+  series_set taken(total);
   for (const auto* p : parts) {
     v.dropped_series += p->dropped_series;
     v.served.push_back(p->upstream);
@@ -137,8 +170,12 @@ std::vector<merged_family> group(const std::vector<const snapshot*>& parts, expo
       if (!mf.help && f.has_help) mf.help = &f;
       mf.om_counter_ok = mf.om_counter_ok && f.om_counter_ok;
       auto& pc = mf.pieces.emplace_back(piece{p, &f, {}});
+      std::size_t at = 0;
       for (std::size_t i = 0; i < f.samples; ++i) {
-        if (taken.insert(p->series_hashes[f.first_series + i])) continue;
+        const std::size_t end = next_line(f.text_samples, at);
+        const auto line = f.text_samples.substr(at, end - at);
+        at = end;
+        if (taken.insert(p->series_hashes[f.first_series + i], line)) continue;
         if (pc.keep.empty()) pc.keep.assign(f.samples, true);
         pc.keep[i] = false;
         ++v.dropped_series;

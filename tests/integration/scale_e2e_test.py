@@ -141,7 +141,7 @@ class HundredOrganizations(unittest.TestCase):
         self.assertEqual(status, 200)
         text = body.decode()
         orgs = set(re.findall(r'^requests_count_total\{[^}]*org="(o\d+)"', text, re.M))
-        self.assertEqual(len(orgs), N)
+        self.assertEqual(len(orgs), N, sorted(set("o%d" % i for i in range(N)) - orgs))
         types = [ln.split(" ")[2] for ln in text.splitlines() if ln.startswith("# TYPE ")]
         self.assertEqual(len(types), len(set(types)), "a family appears twice")
 

@@ -198,6 +198,24 @@ TEST(MergeViews, SharedFamiliesAreWrittenOnceWithOneHeader) {
   EXPECT_EQ(v->last_modified, t0 + 1s);
 }
 
+// A hundred organizations told apart by a label (o0 ... o99): every one is
+// served whole. Series whose hashes are equal but that are not the same
+// series (o1 and o10, o2 and o23 collide in the parser's hash) are both kept.
+TEST(MergeViews, EveryOrganizationOfAHundredIsServed) {
+  std::vector<std::shared_ptr<const snapshot>> parts;
+  std::vector<exposition::family_list> models;
+  for (int i = 0; i < 100; ++i) {
+    std::string name = "o";
+    name += std::to_string(i);
+    parts.push_back(org(name, t0));
+    models.push_back(exposition::parse_text(body_of(name, 1)).value());
+  }
+  const auto v = merge_views(parts);
+  EXPECT_EQ(v->dropped_series, 0u);
+  EXPECT_EQ(v->series, 200u);
+  expect_view_is(*v, reference_of(models));
+}
+
 TEST(MergeViews, SameSeriesInTwoUpstreamsIsServedOnceAndCounted) {
   const auto a = make_snapshot("a", t0, "# TYPE x gauge\nx{k=\"1\"} 1\n");
   const auto b = make_snapshot("b", t0, "# TYPE x gauge\nx{k=\"1\"} 2\nx{k=\"2\"} 3\n");
