@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "cmp/upstream/http_fetch.hpp"
+#include "cmp/upstream/fetch_result.hpp"
 #include "cmp/upstream/outcome.hpp"
 
 namespace cmp::upstream {
