@@ -90,6 +90,11 @@ void registry::set_reload_result(bool ok, wall_clock::time_point when) {
 
 void registry::render(std::string& out, exposition::format f, wall_clock::time_point now) {
   exposition::family_stream w(out, f);
+  render_events(w);
+  render_time(w, now);
+}
+
+void registry::render_events(exposition::family_stream& w) const {
   const auto& ups = *upstreams_;
 
   w.header("cerebras_proxy_upstream_requests_total", metric_type::counter,
@@ -165,6 +170,10 @@ void registry::render(std::string& out, exposition::format f, wall_clock::time_p
 
   w.header("cerebras_proxy_build_info", metric_type::gauge, "Build information; always 1.");
   w.sample("cerebras_proxy_build_info", {{"version", CMP_VERSION}, {"revision", build_revision()}}, 1.0);
+}
+
+void registry::render_time(exposition::family_stream& w, wall_clock::time_point now) {
+  const auto& ups = *upstreams_;
 
   char code_buf[8];
   w.header("cerebras_proxy_snapshot_age_seconds", metric_type::gauge,

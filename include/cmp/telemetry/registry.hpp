@@ -154,6 +154,11 @@ class registry {
   [[nodiscard]] std::uint64_t stable_generation() const noexcept { return generation_; }
 
  private:
+  // The families of values that change on events (versioned), then those
+  // that change with time or with the scrapes themselves.
+  void render_events(exposition::family_stream& w) const;
+  void render_time(exposition::family_stream& w, wall_clock::time_point now);
+
   struct reload_values {
     bool ok = true;
     wall_clock::time_point at;
