@@ -39,7 +39,11 @@ void scrape_body::assemble(std::shared_ptr<const snapshot::exposition_view> v, s
   parts.clear();
   const auto& upstream = view->in(f);
   if (gzip) {
-    trailer = snapshot::gzip_trailer(upstream.gzip, tail->gzip);
+    const std::array<std::uint64_t, 4> of = {upstream.gzip.crc, upstream.gzip.size, tail->gzip.crc, tail->gzip.size};
+    if (of != trailer_of) {
+      trailer = snapshot::gzip_trailer(upstream.gzip, tail->gzip);
+      trailer_of = of;
+    }
     parts.push_back(upstream.gzip.bytes);
     parts.push_back(tail->gzip.bytes);
     parts.emplace_back(trailer.data(), trailer.size());

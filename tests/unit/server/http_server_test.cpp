@@ -852,7 +852,7 @@ std::shared_ptr<const snapshot::served_views> large_views(std::size_t series) {
 TEST_F(HttpServer, ALargeMergedViewIsServedByteIdenticalInEveryForm) {
   served = large_views(3000);
   view = served->all;
-  ASSERT_GT(view->text.plain.segments().size(), 6u);
+  ASSERT_GE(view->text.plain.segments().size(), 6u);  // 2 families x 3 organizations
   ASSERT_GT(view->text.plain.size(), 150'000u);
   start();
   const auto text = exchange("/metrics", "Accept: */*\r\n");
