@@ -395,16 +395,31 @@ class daemon {
   }
 
   // The polls of a burst land together (every upstream at boundary +
-  // poll_offset). A publish only marks the views dirty; the first one arms
-  // this timer, the burst's later ones join it, and one job merges them on
-  // the rebuild thread. Publishes during a rebuild make exactly one more.
-  static constexpr auto rebuild_coalesce = 100ms;
+  // poll_offset) and publish over a second or more (each poll's render takes
+  // a few ms on the poll thread). A rebuild at N=300 merges and gzips ~74 MB,
+  // so one every 100 ms of a burst was most of the daemon's CPU: now the
+  // views are rebuilt once the publishes pause for `rebuild_quiet`, or
+  // `rebuild_cap` after the first of them. Publishes during a rebuild make
+  // exactly one more. (A scrape that waits for a first snapshot's merge
+  // waits at most 1 s: http_server's resolve_view.)
+  static constexpr auto rebuild_quiet = 250ms;
+  static constexpr auto rebuild_cap = 1s;
 
   void schedule_rebuild() {
-    if (rebuild_timer_armed_ || stopping_) return;
-    rebuild_timer_armed_ = true;
-    rebuild_timer_.expires_after(rebuild_coalesce);
+    if (stopping_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!rebuild_timer_armed_) rebuild_first_ = now;
+    rebuild_due_ = std::min(now + rebuild_quiet, rebuild_first_ + rebuild_cap);
+    if (!rebuild_timer_armed_) {
+      rebuild_timer_armed_ = true;
+      wait_for_rebuild();
+    }
+  }
+
+  void wait_for_rebuild() {
+    rebuild_timer_.expires_at(rebuild_due_);
     rebuild_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec && std::chrono::steady_clock::now() < rebuild_due_) return wait_for_rebuild();  // moved on meanwhile
       rebuild_timer_armed_ = false;
       if (!ec) start_rebuild();
     });
@@ -416,7 +431,13 @@ class daemon {
     asio::post(workers_.rebuild, [this, job = std::move(*job)] {
       auto views = snapshot::snapshot_store::rebuild(job);
       asio::post(ioc_, [this, views = std::move(views)]() mutable {
-        if (store_.finish_rebuild(std::move(views))) schedule_rebuild();
+        // The views replaced (and the snapshots only they kept: at N=300
+        // hundreds of buffers made on the worker threads) are freed on the
+        // rebuild thread, not between two scrapes on this one.
+        auto old = store_.views();
+        const bool again = store_.finish_rebuild(std::move(views));
+        asio::post(workers_.rebuild, [old = std::move(old)] {});
+        if (again) schedule_rebuild();
         note_served();
         view_installed_.cancel();  // wakes the scrapes waiting while catching up
       });
@@ -483,6 +504,7 @@ class daemon {
   std::weak_ptr<const snapshot::served_views> trimmed_views_;  // the views at the last check
   asio::steady_timer rebuild_timer_;
   bool rebuild_timer_armed_ = false;
+  std::chrono::steady_clock::time_point rebuild_first_{}, rebuild_due_{};
   asio::steady_timer lag_timer_;
   std::chrono::steady_clock::time_point lag_due_{};
   // Never expires: cancelled whenever views are installed (and at

@@ -377,11 +377,10 @@ std::optional<wall_clock::time_point> snapshot_store::refresh(wall_clock::time_p
 }
 
 void snapshot_store::mark_dirty(wall_clock::time_point now) {
-  const bool was_dirty = dirty_;
   dirty_ = true;
   if (!schedule_) {
     if (auto job = begin_rebuild(now)) (void)finish_rebuild(rebuild(*job));
-  } else if (!was_dirty && !in_flight_) {
+  } else if (!in_flight_) {
     schedule_();
   }
 }

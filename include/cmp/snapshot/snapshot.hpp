@@ -132,9 +132,10 @@ struct served_views {
 // A rebuild is a job in three steps so that its CPU work runs elsewhere:
 // begin_rebuild() (owner thread) takes the inputs, rebuild() (any thread,
 // pure) merges, finish_rebuild() (owner thread) installs. A change only
-// marks the views dirty and calls the scheduler once, so the polls of a
-// burst coalesce into one rebuild. Without a scheduler (tests, tools) every
-// change rebuilds at once on the calling thread.
+// marks the views dirty and tells the scheduler, which decides when the
+// burst of polls is over (the daemon: when publishes pause), so that a
+// burst is one rebuild. Without a scheduler (tests, tools) every change
+// rebuilds at once on the calling thread.
 class snapshot_store {
  public:
   struct rebuild_job {
@@ -153,8 +154,8 @@ class snapshot_store {
   // next time something will go stale (to arm a timer), if any.
   std::optional<wall_clock::time_point> refresh(wall_clock::time_point now);
 
-  // Called (on the owner thread) when the views became dirty and no
-  // rebuild is in flight; it should arrange for begin_rebuild() soon.
+  // Called (on the owner thread) at every change while no rebuild is in
+  // flight; it should arrange for begin_rebuild() once the changes pause.
   void set_scheduler(std::function<void()> schedule) { schedule_ = std::move(schedule); }
   // nullopt when nothing changed or a rebuild is in flight (finish_rebuild
   // then reports that another is due).
