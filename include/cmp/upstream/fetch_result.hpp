@@ -28,7 +28,16 @@ struct fetch_result {
   std::string should_retry;       // x-should-retry, as sent
   std::string location;           // for redirects, to say where it pointed
   std::string error;  // human-readable reason for anything but a 2xx; never the key
+  // For a non-2xx answer: its body as quote_api_message() shows it (the
+  // API's own error text, at most 200 bytes, escaped, never the key).
+  std::string api_message;
   std::chrono::steady_clock::duration elapsed{};
+  // The Date header as sent, and when the request began to leave and its
+  // answer's head had arrived (since the fetch began): the API wrote Date
+  // in between, which bounds its clock against ours (clock_skew.hpp).
+  std::string date;
+  std::chrono::steady_clock::duration request_sent_after{};
+  std::chrono::steady_clock::duration head_received_after{};
 };
 
 // Decodes a gzip_encoded body in place, at most `limit` bytes decompressed

@@ -38,12 +38,20 @@ namespace cmp::upstream {
 struct proxy_endpoint {
   std::string host;
   std::string port;
+  // Where it was configured, for messages: "proxy_url" or the variable.
+  std::string origin;
+  // The Proxy-Authorization value for CONNECT ("Basic " + base64 of
+  // user:password, both percent-decoded from the URL's userinfo); empty
+  // without credentials. A secret: it redacts itself when printed.
+  config::secret authorization;
 };
 
 // The proxy for `target`: `configured` (proxy_url) when set, else
 // HTTPS_PROXY/https_proxy for https (HTTP_PROXY/http_proxy for http) unless
 // NO_PROXY/no_proxy matches the host (exact, `.suffix`/`suffix` domain
 // match, or `*`). `env` looks up variables (getenv in production).
+// Credentials in the proxy URL (http://user:password@host:port) become
+// `authorization`.
 [[nodiscard]] std::optional<proxy_endpoint> select_proxy(
     const boost::urls::url_view& target, const std::string& configured,
     const std::function<const char*(const char*)>& env);
