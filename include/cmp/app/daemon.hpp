@@ -5,6 +5,7 @@
 // io_context thread, except a poll's CPU work (on a poll thread), the
 // merged views of a burst (on a rebuild thread) and state file writes.
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@ struct overrides {
   std::optional<std::string> web_config_file;
   std::optional<config::log_level> log_level;
   std::optional<config::log_format> log_format;
+  std::optional<std::uint32_t> replica_index;  // --replica.index: every upstream's replicas.index
   bool enable_lifecycle = false;
   std::size_t max_connections = 1024;
 };
