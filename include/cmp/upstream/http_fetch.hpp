@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 
+#include "cmp/config/config.hpp"
 #include "cmp/config/secret.hpp"
 #include "cmp/upstream/fetch_result.hpp"
 
@@ -68,6 +69,13 @@ struct fetch_request {
   // abandon the request at shutdown.
   std::function<void(boost::asio::ip::tcp::socket*)> on_socket;
 };
+
+// The request a poll (or `--probe`) sends for upstream `u`: its URL, key,
+// timeout, User-Agent and proxy (select_proxy over the process
+// environment). Throws std::invalid_argument when the URL does not parse
+// (load_config refuses such a file first).
+[[nodiscard]] fetch_request make_fetch_request(const config::upstream& u, config::secret api_key,
+                                               std::shared_ptr<boost::asio::ssl::context> tls);
 
 // Performs the request. Never throws for network or protocol trouble: the
 // result says what happened. Cancellation: closing the executor's
