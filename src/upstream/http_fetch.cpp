@@ -29,6 +29,7 @@
 
 #include "cmp/asio.hpp"
 #include "cmp/snapshot/gzip.hpp"
+#include "cmp/upstream/outcome.hpp"
 
 namespace cmp::upstream {
 
