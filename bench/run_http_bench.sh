@@ -261,7 +261,9 @@ check_upstream_log() {
       if (st != "200") printf "warning: scheduled poll at %.3f got status %s\n", t, st > "/dev/stderr"
     }
     END {
-      k = int((t0 - off) / iv); if (k * iv + off < t0) k++
+      # A slot counts when a poll in it (up to tol late) can fall after t0: the
+      # first snapshot may be ready between a slot'\''s time and its request.
+      k = int((t0 - off - tol) / iv); if (k * iv + off + tol <= t0) k++
       for (e = 0; k * iv + off < t1; k++) e++
       print n + 0, e, bad + 0
     }' "$logfile"
