@@ -3,8 +3,10 @@
 // a family_list under construction; used to reject or drop duplicates.
 // Internal to the exposition module. Not thread-safe.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -67,12 +69,48 @@ inline bool same_series(const sample& a, const sample& b) {
   if (a.name() != b.name() || al.size() != bl.size()) return false;
   // Label names are unique within a sample, so "every label of a is in b"
   // is set equality.
+  if (al.size() > 16) {
+    // No default limit on labels: sorted copies keep it n log n.
+    std::vector<label_ref> x(al.begin(), al.end()), y(bl.begin(), bl.end());
+    const auto by_name = [](const label_ref& l, const label_ref& r) { return l.name < r.name; };
+    std::sort(x.begin(), x.end(), by_name);
+    std::sort(y.begin(), y.end(), by_name);
+    return x == y;
+  }
   for (const label_ref l : al) {
     const auto v = bl.find(l.name);
     if (!v || *v != l.value) return false;
   }
   return true;
 }
+
+// Several samples of one series, in body order: which of them Prometheus's
+// scrape stores. It appends them in order and keeps one only if it is later
+// than those before: of samples without a timestamp (all at the scrape's
+// time) the first; of explicit timestamps, increasing ones. A sample without
+// a timestamp after explicit ones, or the reverse, is kept: whether it is
+// later depends on the time of the scrape, so the scraper decides, as it
+// would have scraping the upstream directly. Made from the first sample.
+class series_points {
+ public:
+  explicit series_points(std::optional<std::int64_t> first) : untimed_(!first), latest_(first) {}
+
+  // Whether a further sample with this timestamp is stored (and then noted).
+  bool later(std::optional<std::int64_t> timestamp) {
+    if (!timestamp) {
+      if (untimed_) return false;
+      untimed_ = true;
+      return true;
+    }
+    if (latest_ && *timestamp <= *latest_) return false;
+    latest_ = timestamp;
+    return true;
+  }
+
+ private:
+  bool untimed_;                        // a sample without a timestamp kept
+  std::optional<std::int64_t> latest_;  // the latest explicit timestamp kept
+};
 
 // `Resolve` maps (family, index) to the recorded sample; it is called only
 // when hashes match, to rule out collisions.
@@ -94,6 +132,14 @@ class series_set {
   // sample of this set), unless an equal series is already recorded; returns
   // whether it was recorded.
   bool insert(std::uint64_t hash, std::uint32_t family, std::uint32_t index) {
+    const auto [f, i] = insert_or_find(hash, family, index);
+    return f == family && i == index;
+  }
+
+  // insert(), returning the (family, index) recorded for the series: the
+  // given one if it was new, the earlier sample's otherwise.
+  std::pair<std::uint32_t, std::uint32_t> insert_or_find(std::uint64_t hash, std::uint32_t family,
+                                                          std::uint32_t index) {
     const sample& s = resolve_(family, index);
     hash |= 1;  // 0 marks an empty slot
     if ((size_ + 1) * 2 > slots_.size()) grow();
@@ -103,9 +149,9 @@ class series_set {
       if (e.hash == 0) {
         e = slot{hash, family, index};
         ++size_;
-        return true;
+        return {family, index};
       }
-      if (e.hash == hash && same_series(resolve_(e.family, e.index), s)) return false;
+      if (e.hash == hash && same_series(resolve_(e.family, e.index), s)) return {e.family, e.index};
     }
   }
 
