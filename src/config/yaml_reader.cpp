@@ -277,7 +277,7 @@ std::optional<std::string> read_text_file(const std::filesystem::path& file, pro
 
 std::optional<std::map<std::string, YAML::Node>> read_fields(
     const YAML::Node& node, const std::string& key, problem_sink& sink,
-    std::initializer_list<std::string_view> allowed, std::initializer_list<key_hint> hints) {
+    std::span<const std::string_view> allowed, std::span<const key_hint> hints) {
   std::map<std::string, YAML::Node> fields;
   if (node.IsNull()) return fields;
   if (!node.IsMap()) {

@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -75,7 +76,13 @@ struct key_hint {
 // nullopt when `node` is not a mapping at all.
 [[nodiscard]] std::optional<std::map<std::string, YAML::Node>> read_fields(
     const YAML::Node& node, const std::string& key, problem_sink& sink,
-    std::initializer_list<std::string_view> allowed, std::initializer_list<key_hint> hints = {});
+    std::span<const std::string_view> allowed, std::span<const key_hint> hints = {});
+[[nodiscard]] inline std::optional<std::map<std::string, YAML::Node>> read_fields(
+    const YAML::Node& node, const std::string& key, problem_sink& sink,
+    std::initializer_list<std::string_view> allowed, std::initializer_list<key_hint> hints = {}) {
+  return read_fields(node, key, sink, std::span(allowed.begin(), allowed.size()),
+                     std::span(hints.begin(), hints.size()));
+}
 
 // Scalars. A null value reads as the empty string for strings (`ca_file:`
 // means "none"); for every other type it is an error.

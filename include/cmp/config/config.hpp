@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -80,6 +81,24 @@ struct config {
   std::string source;                 // the file it was read from, for messages
   std::vector<std::string> warnings;  // non-fatal findings (e.g. world-readable file)
 };
+
+// One finding of validate(): `key` is relative to the upstream (`timeout`,
+// `rate_limit.requests`, `extra_labels.env`).
+struct problem {
+  std::string key;
+  std::string reason;
+  bool warning = false;  // said, but the configuration is accepted
+};
+
+// Every rule an upstream's values must satisfy, alone and across fields (the
+// schedule fits the interval, the budget covers the polls, replicas get a
+// slice of at least 1 s each, ...): errors and warnings, all at once. Pure.
+// The config reader calls it on what it read; whoever changes a field
+// afterwards (a command-line override) calls it again. `unreadable` names
+// fields whose value could not be read: they hold their defaults, so rules
+// comparing them are skipped rather than reported against the default.
+[[nodiscard]] std::vector<problem> validate(const upstream& u,
+                                            const std::set<std::string>& unreadable = {});
 
 // Every problem found in a configuration, each one line naming the file, the
 // key and the reason: `cfg.yml: upstreams[0].timeout: "10x" is not a duration`.
