@@ -345,6 +345,10 @@ upstream read_upstream(const YAML::Node& node, const std::string& key, problem_s
       {"replicas",
        block("replicas", {{"count", into(u.replicas.count)}, {"index", into(u.replicas.index)}},
              unreadable)},
+      {"label_limit", into(u.label_limit)},
+      {"label_name_length_limit", into(u.label_name_length_limit)},
+      {"label_value_length_limit", into(u.label_value_length_limit)},
+      {"sample_limit", into(u.sample_limit)},
   };
   if (!read_block(node, key, "", sink, fields, unreadable, secret_hints)) {
     unreadable.insert("");  // not a mapping: nothing was read
@@ -404,6 +408,12 @@ std::vector<problem> validate(const upstream& u, const std::set<std::string>& un
   }
 
   check_labels(u, f);
+  if (u.label_name_length_limit != 0 && u.label_name_length_limit < 8) {
+    // As in Prometheus, which counts the metric name as the label __name__.
+    f.warning("label_name_length_limit",
+              fmt::format("{} refuses every body: the metric name counts as the label __name__ "
+                          "(8 bytes)", u.label_name_length_limit));
+  }
   if (durations_ok) check_schedule(u, f);
   if (durations_ok && limit_ok) check_budget(u, f);
   if (replicas_ok) check_replicas(u, durations_ok, limit_ok, f);

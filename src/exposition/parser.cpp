@@ -333,11 +333,10 @@ class text_parser {
     }
     // Only "# HELP " and "# TYPE " are metadata; "# HELPER" and a bare
     // "# HELP" are plain comments, as in Prometheus.
-    if (eol - p < 5) return;
-    const bool help = std::memcmp(p, "HELP", 4) == 0;
-    if (!help && std::memcmp(p, "TYPE", 4) != 0) return;
-    if (!is(p[4], detail::blank)) return;
-    p = skip_blanks(p + 4, eol);
+    // promlex reads the keyword and the blanks after it skipping NULs.
+    const bool help = eol - p >= 1 && *p == 'H';
+    p = skip_keyword(p, eol, help ? "HELP" : "TYPE");
+    if (p == nullptr) return;
     const char* const name_begin = p;
     const char* q = scan_metric_name(p, eol, help ? "in HELP line" : "in TYPE line");
     const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
@@ -353,6 +352,23 @@ class text_parser {
     if (help) return on_help(name, name_begin, text, eol);
     if (text == eol) fail(text, "missing metric type in TYPE line");
     on_type(name, name_begin, text, eol);
+  }
+
+  // After `# `: `keyword` and at least one blank, NULs anywhere in them
+  // ignored; returns where the name starts, nullptr if it is no keyword line.
+  static const char* skip_keyword(const char* p, const char* eol, std::string_view keyword) {
+    for (const char k : keyword) {
+      if (p == eol || *p != k) return nullptr;
+      ++p;
+      while (p < eol && *p == '\0') ++p;
+    }
+    if (p == eol || !is(*p, detail::blank)) return nullptr;
+    return skip_blanks_and_nuls(p, eol);
+  }
+
+  static const char* skip_blanks_and_nuls(const char* p, const char* eol) {
+    while (p < eol && (is(*p, detail::blank) || *p == '\0')) ++p;
+    return p;
   }
 
   // OpenMetrics, from the `#`: `# HELP`, `# TYPE`, `# UNIT` or `# EOF`, one
@@ -566,16 +582,15 @@ class text_parser {
         while (q < eol && is(*q, detail::label_char)) ++q;
       }
       const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
-      if (series && name.size() == 8 && name == "__name__") {
-        fail(name_begin, "label __name__ in a label set (Prometheus refuses a second metric name)");
-      }
       if (!openmetrics_) q = skip_blanks(q, eol);
       if (q == eol || *q != '=') {
         if (q < eol) reject_cr(q, q + 1);
         fail(q, "expected '=' after label name " + quote(name));
       }
       ++q;
-      if (!openmetrics_) q = skip_blanks(q, eol);
+      // The lexers skip NULs while they read a label value's tokens: inside
+      // the blanks before it (text) and right after its closing quote.
+      if (!openmetrics_ && q < eol && is(*q, detail::blank)) q = skip_blanks_and_nuls(q, eol);
       if (q == eol || *q != '"') fail(q, "expected '\"' to start the value of label " + quote(name));
       const char* const value_begin = ++q;
       bool escaped = false;
@@ -602,12 +617,19 @@ class text_parser {
         high |= static_cast<unsigned char>(c);
         ++q;
       }
-      const std::string_view raw(value_begin, static_cast<std::size_t>(q - value_begin));
+      // NULs right after the closing quote are skipped by the lexer, which
+      // then cuts the value one byte before where it stopped: the value is
+      // what is quoted, the quote, and all but one of the NULs.
+      const char* value_end = q;
+      while (q + 1 < eol && q[1] == '\0') ++q;
+      if (q != value_end) value_end = q;
+      const std::string_view raw(value_begin, static_cast<std::size_t>(value_end - value_begin));
       // Escapes are ASCII, so the raw bytes are valid UTF-8 exactly when the
       // unescaped ones are.
       if ((high & 0x80) != 0 && !detail::valid_utf8(raw)) {
         fail(value_begin, "value of label " + quote(name) + " is not valid UTF-8");
       }
+      if (series && name.size() == 8 && name == "__name__") check_name_label(name_begin, raw, escaped);
       empty_value |= raw.empty();
       if (label_count_ < labels_.size()) {
         labels_[label_count_] = raw_label{name, raw, escaped};
@@ -658,14 +680,34 @@ class text_parser {
     label_count_ = kept;
   }
 
+  // A `__name__` label: an empty one deletes the sample's name (the label
+  // builder drops empty labels by name), an invalid one fails Prometheus's
+  // label check; either refuses the scrape. A valid one is a second name,
+  // a duplicate label (defer_duplicate).
+  [[gnu::cold, gnu::noinline]] void check_name_label(const char* at, std::string_view raw, bool escaped) {
+    const std::string value = escaped ? unescape(raw) : std::string(raw);
+    if (value.empty()) fail(at, "empty __name__ label (Prometheus drops the metric name with it)");
+    if (!detail::valid_metric_name(value)) fail(at, "label __name__ is not a valid metric name");
+    defer_duplicate(at, "label __name__ names the metric a second time");
+  }
+
+  // The head refuses a sample whose label names repeat, but only once it
+  // is in bounds: one that Prometheus drops as out of bounds first (see
+  // out_of_bounds) is no error. Decided in parse_sample, after the timestamp.
+  void defer_duplicate(const char* at, std::string reason) {
+    if (duplicate_at_) return;
+    duplicate_at_ = at;
+    duplicate_reason_ = std::move(reason);
+  }
+
   void reject_duplicate_labels() {
     const auto dup = [this](std::string_view name) {
-      fail(name.data(), "duplicate label name " + quote(name));
+      defer_duplicate(name.data(), "duplicate label name " + quote(name));
     };
     if (label_count_ <= 16) {
       for (std::size_t i = 1; i < label_count_; ++i)
         for (std::size_t j = 0; j < i; ++j)
-          if (labels_[i].name == labels_[j].name) dup(labels_[i].name);
+          if (labels_[i].name == labels_[j].name) return dup(labels_[i].name);
       return;
     }
     // Many labels (there is no default limit): sorting keeps it n log n.
@@ -748,6 +790,7 @@ class text_parser {
     const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
     previous_name_ = name;
     label_count_ = 0;
+    duplicate_at_ = nullptr;
     const char* series_end = q;
     if (openmetrics_) {
       if (q < eol && *q == '{') series_end = q = parse_labels(q + 1, eol);
@@ -794,6 +837,11 @@ class text_parser {
       check_label_limits(name_begin, name);
     }
     ++sample_count_;
+    if (duplicate_at_) {
+      if (!timestamp || !out_of_bounds(*timestamp)) fail(duplicate_at_, std::move(duplicate_reason_));
+      note(kind::out_of_bounds_dropped, line_no_);
+      return eol;
+    }
     if (openmetrics_ && timestamp && *timestamp < 0) {
       // Prometheus drops such a sample as out of bounds and keeps the rest;
       // the text format the daemon also serves cannot carry it at all.
@@ -828,6 +876,18 @@ class text_parser {
       throw needs_repair{};
     }
     return eol;
+  }
+
+  // Whether Prometheus, scraping at limits_.scrape_time_ms, drops a sample
+  // with this timestamp as out of bounds: more than 10 minutes ahead
+  // (scrape.go's maxAheadTime) or older than its head takes (its max time
+  // minus half the 2 h block: an hour before a live head's newest sample).
+  // False without a scrape time: the sample is then taken to be in bounds.
+  bool out_of_bounds(std::int64_t ts) const {
+    const std::int64_t now = limits_.scrape_time_ms;
+    if (now <= 0) return false;
+    constexpr std::int64_t ahead = 10 * 60 * 1000, behind = 60 * 60 * 1000;
+    return ts > now + ahead || ts < now - behind;
   }
 
   double parse_value(std::string_view text) {
@@ -975,6 +1035,7 @@ class text_parser {
     const auto index = static_cast<std::uint32_t>(all_.size() - 1);
     const std::uint32_t first = flat_series_.insert_or_find(series_hash(name), 0, index).second;
     if (first != index && !later_point(first, timestamp)) {
+      // The scrape keeps the first sample of a series for one timestamp.
       all_.pop_back();
       note(kind::duplicate_series_dropped, line_no_);
       return;
@@ -983,9 +1044,9 @@ class text_parser {
   }
 
   // Whether another sample of the series whose first sample is all_[first]
-  // is a point Prometheus stores rather than a duplicate it drops.
+  // is kept (detail::series_points) rather than dropped as a duplicate.
   bool later_point(std::uint32_t first, std::optional<std::int64_t> timestamp) {
-    return points_.try_emplace(first, all_[first].timestamp_ms).first->second.later(timestamp);
+    return points_.try_emplace(first, all_[first].timestamp_ms).first->second.keep(timestamp);
   }
 
   struct meta_entry {
@@ -1138,6 +1199,9 @@ class text_parser {
   const bool repairing_;
   bool eof_ = false;  // `# EOF` seen (OpenMetrics)
   bool stop_ = false;  // text: a NUL ended the input (promlex's tEOF)
+  // A repeated label name in the current sample (defer_duplicate).
+  const char* duplicate_at_ = nullptr;
+  std::string duplicate_reason_;
   std::vector<normalization> normalizations_;
   // Repairing pass: every kept sample in body order, with its line.
   std::vector<sample> all_;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <unordered_set>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -84,32 +85,32 @@ inline bool same_series(const sample& a, const sample& b) {
   return true;
 }
 
-// Several samples of one series, in body order: which of them Prometheus's
-// scrape stores. It appends them in order and keeps one only if it is later
-// than those before: of samples without a timestamp (all at the scrape's
-// time) the first; of explicit timestamps, increasing ones. A sample without
-// a timestamp after explicit ones, or the reverse, is kept: whether it is
-// later depends on the time of the scrape, so the scraper decides, as it
-// would have scraping the upstream directly. Made from the first sample.
+// Several samples of one series, in body order: which of them to keep. The
+// scrape appends them in order and stores one only if it is later than the
+// ones before (explicit timestamps that increase; samples without one are
+// at the scrape's time); but a sample dropped as out of bounds (older than
+// the head, or over 10 minutes ahead of the scraper's clock) does not count.
+// Which ones those are depends on the scraper's clock, so every sample with
+// a time of its own is kept, in order, and Prometheus decides when it
+// scrapes the daemon as it would have directly; only a true duplicate is
+// dropped: the same timestamp again, or a second sample without one (the
+// scrape stores the first, the later ones fail as duplicates). Made from
+// the series' first sample. Not thread-safe.
 class series_points {
  public:
-  explicit series_points(std::optional<std::int64_t> first) : untimed_(!first), latest_(first) {}
+  explicit series_points(std::optional<std::int64_t> first) : untimed_(!first) {
+    if (first) seen_.insert(*first);
+  }
 
-  // Whether a further sample with this timestamp is stored (and then noted).
-  bool later(std::optional<std::int64_t> timestamp) {
-    if (!timestamp) {
-      if (untimed_) return false;
-      untimed_ = true;
-      return true;
-    }
-    if (latest_ && *timestamp <= *latest_) return false;
-    latest_ = timestamp;
-    return true;
+  // Whether a further sample with this timestamp is kept (and then noted).
+  bool keep(std::optional<std::int64_t> timestamp) {
+    if (!timestamp) return !std::exchange(untimed_, true);
+    return seen_.insert(*timestamp).second;
   }
 
  private:
-  bool untimed_;                        // a sample without a timestamp kept
-  std::optional<std::int64_t> latest_;  // the latest explicit timestamp kept
+  bool untimed_;                            // a sample without a timestamp kept
+  std::unordered_set<std::int64_t> seen_;   // explicit timestamps kept
 };
 
 // `Resolve` maps (family, index) to the recorded sample; it is called only

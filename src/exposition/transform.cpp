@@ -85,7 +85,7 @@ family_list merge(std::span<const family_list* const> parts, merge_stats* stats)
   });
 
   // A series already taken from an earlier part is dropped; within a part,
-  // later points of a series stay (series_points), as the parser kept them.
+  // its other points stay (detail::series_points), as the parser kept them.
   std::unordered_map<std::uint64_t, detail::series_points> points;  // by first (family, index)
   std::vector<std::uint32_t> part_start;  // per result family: where this part's samples begin
   for (const family_list* part : parts) {
@@ -125,7 +125,7 @@ family_list merge(std::span<const family_list* const> parts, merge_stats* stats)
         if (same_part) {
           const std::uint64_t key = (std::uint64_t{first.first} << 32) | first.second;
           const sample& earlier = samples[first.second];
-          keep = points.try_emplace(key, earlier.timestamp_ms).first->second.later(s.timestamp_ms);
+          keep = points.try_emplace(key, earlier.timestamp_ms).first->second.keep(s.timestamp_ms);
         }
         if (!keep) {
           samples.pop_back();

@@ -239,13 +239,16 @@ class DifferentialPrometheus(ep.Prometheus):
         """{case: {series key: samples}} of every sample stored for the jobs
         matching job_re; samples: ({(explicit ts, value)}, {values at scrape
         time}). A timestamp is a scrape's if `up` of that target has it."""
+        # The samples first, then `up`: a scrape that lands between the two
+        # queries must not make its samples look like explicit timestamps.
+        data = self.query_all('{job=~"%s"}[1h]' % job_re)
         scrape_ts = {}
         for r in self.query_all('up{job=~"%s"}[1h]' % job_re):
             m = r["metric"]
             scrape_ts[(m["job"], m.get("case"))] = {int(round(float(t) * 1000))
                                                     for t, _ in r["values"]}
         out = {}
-        for r in self.query_all('{job=~"%s"}[1h]' % job_re):
+        for r in data:
             labels = dict(r["metric"])
             if labels.get("__name__") in SYNTHETIC:
                 continue
@@ -387,6 +390,11 @@ def run_batch(cases, log=None, settle=4.0):
             return out
 
         results = compare()
+        if os.environ.get("DIFF_DEBUG"):
+            bad = [n for n, v in results.items() if v.problem][:2]
+            for n in bad:
+                for r in prom.query_all('up{case="%s"}[1h]' % n) + prom.query_all('{case="%s"}[1h]' % n):
+                    print("DEBUG", n, r["metric"], r["values"], file=sys.stderr)
         if any(v.problem for v in results.values()):
             # A difference must persist: on a loaded machine one scrape can
             # be late or lost. Two more scrape intervals, then compare again.

@@ -40,13 +40,16 @@
 //  * Label sets as the scrape loop stores them: a label whose name has an
 //    empty value anywhere in the set is dropped (Prometheus stores no empty
 //    label), then a name left twice is an error, and so is a `__name__`
-//    label.
+//    label; but, as in the head, a repeated name on a sample that
+//    Prometheus drops as out of bounds first is no error: that sample is
+//    dropped (out_of_bounds_dropped; needs parse_limits::scrape_time_ms).
 //  * Several samples of one series (same name and label set, in any label
-//    order): kept in body order when Prometheus would store each, i.e.
-//    explicit timestamps that increase, and at most one sample without a
-//    timestamp; a later sample that is not later (the same or an older
-//    timestamp, a second one without) is dropped, as the scrape drops it
-//    (a normalization, duplicate_series_dropped).
+//    order) are all kept, in body order, each at its own timestamp:
+//    Prometheus stores every point (which ones it drops as out of order or
+//    out of bounds depends on its clock, so it decides that when it scrapes
+//    the daemon). Only a true duplicate is dropped, as the scrape drops it:
+//    the same explicit timestamp again, or a second sample without one
+//    (normalization duplicate_series_dropped; the first sample stays).
 //  * Values use Go's strconv.ParseFloat decimal syntax as Prometheus does:
 //    `1`, `-0`, `1.`, `.5`, `+1e-3`, `NaN`, `Inf`, `+Inf`, `-Inf`, `infinity`
 //    (special words case-insensitive). Hexadecimal floats and `_` separators
@@ -108,6 +111,11 @@ struct parse_limits {
   std::size_t label_value_length_limit = 0;
   // Sample lines in the body, kept or not (Prometheus counts every append).
   std::size_t sample_limit = 0;
+  // When the body is scraped (ms since the epoch; 0: unknown). Prometheus
+  // drops a sample out of bounds (over 10 minutes ahead, or over an hour
+  // old) before its head would refuse the scrape for a repeated label name:
+  // such a sample is dropped, not an error, when this is known.
+  std::int64_t scrape_time_ms = 0;
 };
 
 // Where and why a body was rejected. `line` and `column` are 1-based; the
@@ -156,6 +164,7 @@ inline constexpr std::string_view type_after_samples = "type_after_samples";
 inline constexpr std::string_view type_dropped = "type_dropped";
 inline constexpr std::string_view exemplar_dropped = "exemplar_dropped";
 inline constexpr std::string_view negative_timestamp_dropped = "negative_timestamp_dropped";
+inline constexpr std::string_view out_of_bounds_dropped = "out_of_bounds_dropped";
 }  // namespace normalization_kind
 
 // One kind of repair in one body: how often, and the first line it happened
