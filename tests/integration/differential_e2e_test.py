@@ -52,7 +52,7 @@ class Differential(unittest.TestCase):
         cases["large_2mb_repeated_blocks"] = large_case()
         cases.update(diff.generated(SEED, 0, GENERATED))
         started = time.time()
-        results = diff.run_batch(cases, log=lambda m: print(m, file=sys.stderr))
+        results = diff.run_cases(cases, log=lambda m: print(m, file=sys.stderr))
         print("\n%d cases (%d generated, seed %d) in %.0fs" % (
             len(cases), GENERATED, SEED, time.time() - started), file=sys.stderr)
         print("%-34s %-10s %-8s %s" % ("case", "prometheus", "daemon", "series"), file=sys.stderr)

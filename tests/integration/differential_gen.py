@@ -98,6 +98,7 @@ class _Body:
         # treats specially: half the bodies are clean, so that most cases
         # compare series and not only refusals.
         self.dirty = r.choice([0, 0, 0, 0.3, 1, 2])
+        self.long_ok = True   # long names and values (not in large bodies)
 
     def odd(self, p):
         """True with probability p scaled by this body's dirtiness."""
@@ -108,7 +109,7 @@ class _Body:
         r = self.r
         if self.odd(0.02):
             return r.choice(INVALID_METRIC_NAMES).encode()
-        if self.odd(0.01):
+        if self.long_ok and self.odd(0.01):
             return b"n" * r.choice([300, 1025, 5000])
         return r.choice(METRIC_NAMES).encode()
 
@@ -116,7 +117,7 @@ class _Body:
         r = self.r
         if self.odd(0.02):
             return r.choice(INVALID_LABEL_NAMES).encode()
-        if self.odd(0.01):
+        if self.long_ok and self.odd(0.01):
             return b"l" * r.choice([100, 1025, 3000])
         return r.choice(LABEL_NAMES).encode()
 
@@ -125,7 +126,7 @@ class _Body:
         x = r.random()
         if x < 0.1:
             return b""
-        if self.odd(0.02):
+        if self.long_ok and self.odd(0.02):
             return b"v" * r.choice([1000, 16385, 70000])
         if x < 0.7 or not self.dirty:
             return r.choice(VALUE_PIECES[:7]) + str(r.randint(0, 99)).encode()
@@ -209,7 +210,7 @@ class _Body:
             return b"# HELP " + name + b" " + r.choice([b"Help text.", b"", b"with \\\\ and \\n"])
         text = r.choice([b"Help text.", b"", b"with \\\\ and \\n", b"odd \\q escape",
                          b"quote \\\" here", "é".encode(), b"\xff bad", b"  lead",
-                         b"h" * 70000 if r.random() < 0.05 else b"x"])
+                         b"h" * 70000 if self.long_ok and r.random() < 0.05 else b"x"])
         sep = b" " if not self.odd(0.2) else r.choice([b"\t", b"  ", b"-", b"{"])
         if text == b"" and r.random() < 0.5:
             return b"# HELP " + name
@@ -262,7 +263,7 @@ def _family(b, fam):
         names = [fam + b"_total"] + ([fam + b"_created"] if r.random() < 0.2 else [])
     series = [[(b.label_name(), b.label_value()) for _ in range(r.choice([0, 1, 1, 2, 3]))]
               for _ in range(r.randint(1, 3))]
-    if r.random() < 0.03:
+    if b.long_ok and r.random() < 0.03:
         series.append([(b"l%d" % i, b"v") for i in range(r.choice([65, 130]))])
     for s in series:
         for n in names:
@@ -318,7 +319,33 @@ def _family(b, fam):
     return lines
 
 
+def _huge(r, om):
+    """8 to 16 MiB, just under the body cap, in few series (Prometheus keeps
+    every series of a batch in memory): long label values, HELP texts and
+    comments."""
+    target = r.randint(8 << 20, (16 << 20) - 4096)
+    lines, size, i = [], 0, 0
+    while size < target - (300 << 10):
+        kind = r.random()
+        if kind < 0.5:
+            line = b'big_%d{v="%s"} %d' % (i, b"x" * r.randint(1000, 200_000), i)
+        elif kind < 0.8:
+            line = b"# HELP big_%d %s" % (i, b"h" * r.randint(1000, 300_000))
+        else:
+            line = (b"# " if om else b"#") + b"c" * r.randint(1000, 300_000)
+            if om:
+                line = b"# HELP comment_%d %s" % (i, line)
+        lines.append(line)
+        size += len(line) + 1
+        i += 1
+    if om:
+        lines.append(b"# EOF")
+    return b"\n".join(lines) + b"\n"
+
+
 def _body(r, om):
+    if r.random() < 0.0005:
+        return _huge(r, om)
     b = _Body(r, om)
     if not om and r.random() < 0.05:
         b.sep = r.choice([b"\t", b"  "])
@@ -331,6 +358,7 @@ def _body(r, om):
         nfam = r.randint(5, 40)
     else:
         nfam = r.randint(500, 4000)
+        b.long_ok = False
     fams = []
     for i in range(nfam):
         name = b.metric_name()
