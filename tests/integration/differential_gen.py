@@ -105,21 +105,19 @@ class _Body:
         return self.r.random() < p * self.dirty
 
     # -- tokens
-    def metric_name(self):
+    def _name(self, valid, invalid, long_char, long_sizes):
         r = self.r
         if self.odd(0.02):
-            return r.choice(INVALID_METRIC_NAMES).encode()
+            return r.choice(invalid).encode()
         if self.long_ok and self.odd(0.01):
-            return b"n" * r.choice([300, 1025, 5000])
-        return r.choice(METRIC_NAMES).encode()
+            return long_char * r.choice(long_sizes)
+        return r.choice(valid).encode()
+
+    def metric_name(self):
+        return self._name(METRIC_NAMES, INVALID_METRIC_NAMES, b"n", [300, 1025, 5000])
 
     def label_name(self):
-        r = self.r
-        if self.odd(0.02):
-            return r.choice(INVALID_LABEL_NAMES).encode()
-        if self.long_ok and self.odd(0.01):
-            return b"l" * r.choice([100, 1025, 3000])
-        return r.choice(LABEL_NAMES).encode()
+        return self._name(LABEL_NAMES, INVALID_LABEL_NAMES, b"l", [100, 1025, 3000])
 
     def label_value(self):
         r = self.r
