@@ -406,7 +406,10 @@ class text_parser {
 
   void on_help(std::string_view name, const char* name_begin, const char* text_begin, const char* eol) {
     std::string text;
-    if (text_begin < eol) parse_help_text(text_begin, eol, text);
+    // A text of blanks only (`# HELP a-  `) is kept empty: written back as
+    // `# HELP a   ` it would read as empty (promlex), so the canonical body
+    // says what it means.
+    if (skip_blanks(text_begin, eol) < eol) parse_help_text(text_begin, eol, text);
     if (repairing_) {
       meta_entry& m = meta_[std::string(name)];
       if (m.help) {

@@ -134,6 +134,8 @@ INSTANTIATE_TEST_SUITE_P(
         repair_case{"NulsInTheHelpKeywordAreSkipped", body_format::text,
                     "# H\0ELP\t\0a text\na 1\n"s,
                     "# HELP a text\n# TYPE a untyped\na 1\n", {}},
+        repair_case{"HelpOfBlanksOnlyIsEmpty", body_format::text, "# HELP a-  \na 1\n",
+                    "# HELP a \n# TYPE a untyped\na 1\n", {}},
         repair_case{"AnyByteEndsAMetadataName", body_format::text,
                     "# TYPE a-counter\n# HELP a{text\na 1\n",
                     "# HELP a text\n# TYPE a counter\na 1\n", {}},
