@@ -288,8 +288,11 @@ _TRANSIENT_CODES = {"timeout", "connect", "dns"}
 
 
 def _transient(error):
-    return any(e in error for e in ("deadline exceeded", "context canceled", "connection refused",
-                                    "connection reset"))
+    """A scrape error about the connection, not the body: Go's client errors
+    read `Get "URL": ...`; a slow server exceeds the scrape timeout."""
+    return error.startswith('Get "') or any(
+        e in error for e in ("deadline exceeded", "context canceled", "connection refused",
+                             "connection reset"))
 
 
 class Verdict:
@@ -402,6 +405,8 @@ def run_batch(cases, log=None, settle=4.0):
                         _show(only_a), _show(only_b))
                 elif not p_ok and b:
                     problem = "refused but series served"
+                if problem and not p_ok and direct_err.get(n):
+                    problem += " (Prometheus: %s)" % direct_err[n][:200]
                 v = out[n] = Verdict(n, p_ok, d_ok, problem)
                 v.flaky = problem is not None and p_ok != d_ok and (
                     (not p_ok and _transient(direct_err.get(n, "")))
@@ -508,47 +513,53 @@ def _chunks(seq, n):
     return [(i, min(i + size, len(seq))) for i in range(0, len(seq), size)]
 
 
-def minimize(failing, log=print, max_rounds=60):
+def minimize(failing, log=print, max_rounds=80, per_case=6, per_batch=600):
     """Delta debugging of every case in `failing` ({name: (case, kind)}) at
-    once: each round runs, in one batch, every candidate (the case without
-    one chunk of its lines, later of its bytes) of every case still being
-    minimized, and keeps the first candidate that still fails the same way.
-    Returns {name: smaller case}."""
+    once: each round runs, in one batch (or a few, of at most per_batch
+    cases), up to per_case candidates of every case still being minimized
+    (the case without one chunk of its lines, later of its bytes), and keeps
+    the first candidate that still fails the same way. Returns {name:
+    smaller case}."""
     state = {}
     for name, (case, kind) in failing.items():
         lines = case["template"].split(b"\n")
         units = [l + b"\n" for l in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
-        state[name] = {"case": case, "kind": kind, "units": units, "n": 2, "phase": "lines"}
+        state[name] = {"case": case, "kind": kind, "units": units, "phase": "lines"}
+        _granularity(state[name], 2)
     for rnd in range(max_rounds):
         batch, owners = {}, {}
         for name, st in state.items():
             if st["phase"] == "done":
                 continue
-            units = st["units"]
-            if len(units) <= 1 and st["phase"] == "lines":
-                _to_bytes(st)
-                units = st["units"]
-            for k, (a, b) in enumerate(_chunks(units, st["n"])):
-                cand = units[:a] + units[b:]
+            chunks = _chunks(st["units"], st["n"])
+            for k in st["pending"][:per_case]:
+                a, b = chunks[k]
+                cand = st["units"][:a] + st["units"][b:]
                 cname = "m%d_%s_%d" % (rnd, re.sub(r"[^a-zA-Z0-9_-]", "_", name)[-40:], k)
                 batch[cname] = dict(st["case"], template=b"".join(cand))
-                owners[cname] = (name, cand)
+                owners[cname] = (name, k, cand)
         if not batch:
             break
         log("minimize round %d: %d candidates" % (rnd, len(batch)))
-        results = run_batch(batch)
+        results = {}
+        names = sorted(batch)
+        for i in range(0, len(names), per_batch):
+            results.update(run_batch({n: batch[n] for n in names[i:i + per_batch]}))
         for name, st in state.items():
             if st["phase"] == "done":
                 continue
-            hit = next((cand for cname, (owner, cand) in sorted(owners.items(),
-                                                                   key=lambda x: int(x[0].rsplit("_", 1)[1]))
-                        if owner == name and results[cname].kind == st["kind"]
-                        and not results[cname].flaky), None)
+            tried = [(k, cand, results[c]) for c, (owner, k, cand) in owners.items() if owner == name]
+            tried.sort(key=lambda t: t[0])
+            hit = next((cand for k, cand, v in tried if v.kind == st["kind"] and not v.flaky), None)
             if hit is not None:
                 st["units"] = hit
-                st["n"] = max(st["n"] - 1, 2)
-            elif st["n"] < len(st["units"]):
-                st["n"] = min(2 * st["n"], len(st["units"]))
+                _granularity(st, max(st["n"] - 1, 2))
+                continue
+            st["pending"] = st["pending"][per_case:]
+            if st["pending"]:
+                continue
+            if st["n"] < len(st["units"]):
+                _granularity(st, min(2 * st["n"], len(st["units"])))
             elif st["phase"] == "lines":
                 _to_bytes(st)
             else:
@@ -556,14 +567,19 @@ def minimize(failing, log=print, max_rounds=60):
     return {name: dict(st["case"], template=b"".join(st["units"])) for name, st in state.items()}
 
 
+def _granularity(st, n):
+    st["n"] = n
+    st["pending"] = list(range(len(_chunks(st["units"], n))))
+
+
 def _to_bytes(st):
     body = b"".join(st["units"])
-    if len(body) > 4000:
+    if len(body) > 400:
         st["phase"] = "done"   # too long to take apart byte by byte in reasonable time
         return
     st["units"] = [body[i:i + 1] for i in range(len(body))]
-    st["n"] = 2
     st["phase"] = "bytes"
+    _granularity(st, 2)
 
 
 # ---------------------------------------------------------------- long runs
@@ -580,6 +596,21 @@ def generated(seed, first, count, limits=True):
     return out
 
 
+def _spread(mismatches, most):
+    """At most `most` of {name: (case, kind)}, taken in turn from each group
+    of the same kind, grammar and encoding."""
+    groups = {}
+    for name, (case, kind) in sorted(mismatches.items()):
+        key = (kind, case["content_type"], case["encoding"], bool(case["limits"]))
+        groups.setdefault(key, []).append(name)
+    chosen = []
+    while len(chosen) < most and any(groups.values()):
+        for key in sorted(groups, key=repr):
+            if groups[key] and len(chosen) < most:
+                chosen.append(groups[key].pop(0))
+    return {n: mismatches[n] for n in chosen}
+
+
 def main():
     rest = harness.parse_args()
     p = argparse.ArgumentParser(description="generated bodies against the real Prometheus")
@@ -588,6 +619,10 @@ def main():
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--first", type=int, default=0)
     p.add_argument("--minimize", action="store_true", help="minimize every mismatch")
+    p.add_argument("--minimize-max", type=int, default=40,
+                   help="minimize at most this many mismatches, spread over their kinds "
+                        "(several mismatches are usually one cause)")
+    p.add_argument("--minimize-rounds", type=int, default=40)
     p.add_argument("--no-limits", action="store_true",
                    help="no per-upstream limits (a daemon without the limit keys)")
     p.add_argument("--write", action="store_true",
@@ -595,7 +630,7 @@ def main():
     args = p.parse_args(rest)
     ep.skip_without_prometheus()
     started = time.time()
-    total, mismatches = 0, {}
+    total, mismatches, inconclusive = 0, {}, {}
     for seed in args.seed:
         for first in range(args.first, args.first + args.bodies, args.batch):
             count = min(args.batch, args.first + args.bodies - first)
@@ -603,7 +638,11 @@ def main():
             t = time.time()
             results = run_cases(cases, log=lambda m: print(m, file=sys.stderr))
             total += count
-            bad = {n: v for n, v in results.items() if v.problem}
+            bad = {n: v for n, v in results.items() if v.problem and not v.flaky}
+            for n, v in sorted(results.items()):
+                if v.problem and v.flaky:
+                    inconclusive[n] = cases[n]
+                    print("  %s: inconclusive (timeouts): %s" % (n, v.problem), flush=True)
             print("seed %d bodies %d..%d: %d mismatches (%.0fs; %d bodies, %d mismatches so far, "
                   "%.0fs)" % (seed, first, first + count - 1, len(bad), time.time() - t, total,
                               len(mismatches) + len(bad), time.time() - started), flush=True)
@@ -611,12 +650,25 @@ def main():
                 print("  %s: %s" % (n, v.problem), flush=True)
                 if n in cases:
                     mismatches[n] = (cases[n], v.kind)
+    if inconclusive:
+        # Decided by timeouts three times on a loaded machine: once more, alone.
+        results = run_cases(inconclusive, log=lambda m: print(m, file=sys.stderr))
+        for n, v in sorted(results.items()):
+            if v.problem:
+                print("  %s (again): %s%s" % (n, v.problem, " (timeouts)" if v.flaky else ""),
+                      flush=True)
+                if n in inconclusive:
+                    mismatches[n] = (inconclusive[n], v.kind)
     print("TOTAL %d bodies, %d mismatches, %.0fs" % (total, len(mismatches), time.time() - started),
           flush=True)
     if mismatches and args.minimize:
-        small = minimize(mismatches, log=lambda m: print(m, file=sys.stderr, flush=True))
+        chosen = _spread(mismatches, args.minimize_max)
+        small = minimize(chosen, log=lambda m: print(m, file=sys.stderr, flush=True),
+                         max_rounds=args.minimize_rounds)
         for name, c in sorted(small.items()):
-            print("minimized %s (%s):\n%r" % (name, mismatches[name][1], c["template"][:2000]),
+            print("minimized %s (%s, %s %s %r):\n%r" % (
+                name, mismatches[name][1], c["content_type"], c["encoding"], c["limits"],
+                c["template"][:2000]),
                   flush=True)
             if args.write and write_case(name, c):
                 print("written: %s" % name, flush=True)
