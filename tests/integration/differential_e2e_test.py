@@ -60,10 +60,11 @@ class Differential(unittest.TestCase):
             print(results[name].row(), file=sys.stderr)
         problems = ["%s: %s" % (n, v.problem) for n, v in sorted(results.items()) if v.problem]
         self.assertFalse(problems, "\n".join(problems))
-        # Both sides refused some and took most: the comparison compared.
+        # Many cases taken and many refused: both kinds of verdict compared
+        # (the generator refuses about 3 bodies in 5: dirty tokens, mutations).
         taken = sum(1 for v in results.values() if v.direct_ok)
-        self.assertGreater(taken, len(cases) // 2)
-        self.assertLess(taken, len(cases))
+        self.assertGreater(taken, len(cases) // 4)
+        self.assertLess(taken, len(cases) - 50)
 
 
 if __name__ == "__main__":
