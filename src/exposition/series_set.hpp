@@ -27,7 +27,7 @@ inline std::uint64_t mix64(std::uint64_t x) {
 
 // Eight bytes per multiply, short tails without a byte loop; std::hash
 // (murmur) was a tenth of parse time.
-inline std::uint64_t hash_bytes(std::string_view s) {
+[[gnu::always_inline]] inline std::uint64_t hash_bytes(std::string_view s) {
   const char* p = s.data();
   std::size_t n = s.size();
   std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
