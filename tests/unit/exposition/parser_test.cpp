@@ -275,6 +275,12 @@ INSTANTIATE_TEST_SUITE_P(
         invalid_case{"VerticalTabIsNotBlank", "foo\v1\n", 1, "invalid value"},
         invalid_case{"BraceAfterLabels", "foo{a=\"b\"}{c=\"d\"} 1\n", 1, "got '{'"},
         invalid_case{"NameLabel", "foo{__name__=\"bar\"} 1\n", 1, "__name__"},
+        // The check skipped for a repeat of the previous line's names still
+        // sees a repeat that is not one.
+        invalid_case{"DuplicateAfterALineOfOtherNames", "a{x=\"1\",y=\"2\"} 1\na{x=\"1\",x=\"2\"} 1\n", 2,
+                     "duplicate label name"},
+        invalid_case{"DuplicateAfterAnEmptyLabel", "a{x=\"\",y=\"1\"} 1\nb{y=\"1\",y=\"2\"} 1\n", 2,
+                     "duplicate label name"},
         invalid_case{"NameLabelEmpty", "foo{__name__=\"\"} 1\n", 1, "__name__"},
         invalid_case{"BackslashNewlineInLabelValue", "foo{a=\"b\\\nc\"} 1\n", 1, "unterminated value"},
         invalid_case{"NulAfterHelpName", std::string("# HELP foo\0 x\nfoo 1\n", 19), 1, "NUL"}),
