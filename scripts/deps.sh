@@ -9,8 +9,11 @@ wanted=()
 for set in "$@"; do
   list="$here/packages/$set.txt"
   [ -f "$list" ] || { echo "deps.sh: no package set '$set' ($list)" >&2; exit 1; }
-  while read -r pkg _; do
+  while read -r pkg extra _; do
     case "$pkg" in ''|'#'*) continue ;; esac
+    # `pkg command=CMD`: CMD on the PATH already satisfies it (NodeSource's
+    # nodejs bundles npm, and conflicts with Debian's npm package).
+    if [[ ${extra:-} == command=* ]] && command -v "${extra#command=}" >/dev/null; then continue; fi
     wanted+=("$pkg")
   done <"$list"
 done

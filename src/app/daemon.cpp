@@ -44,6 +44,7 @@ config::config load_effective_config(const overrides& o) {
   if (o.web_config_file) c.web_config_file = *o.web_config_file;
   if (o.log_level) c.log.level = *o.log_level;
   if (o.log_format) c.log.format = *o.log_format;
+  if (o.replica_index) config::set_replica_index(c, *o.replica_index);
   return c;
 }
 

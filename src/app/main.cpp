@@ -31,7 +31,7 @@ void print_version() {
 int main(int argc, char** argv) {
   using namespace cmp;
   po::options_description flags(usage);
-  std::string config_file, config_alias, listen, web_config, level, format;
+  std::string config_file, config_alias, listen, web_config, level, format, replica_index;
   std::size_t max_connections = 1024;
   flags.add_options()
       ("config.file", po::value(&config_file), "Configuration file (YAML).")
@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
       ("web.max-connections", po::value(&max_connections)->default_value(1024), "Most concurrent HTTP connections; more get 503.")
       ("log.level", po::value(&level), "debug|info|warn|error; overrides `log.level`.")
       ("log.format", po::value(&format), "logfmt|json; overrides `log.format`.")
+      ("replica.index", po::value(&replica_index), "N, or a StatefulSet pod name NAME-N: this daemon's place among the replicas sharing this configuration; overrides every upstream's `replicas.index`.")
       ("check-config", po::bool_switch(), "Validate the configuration, print a summary and exit 0 (valid) or 1.")
       ("version", po::bool_switch(), "Print the version and exit.")
       ("help,h", po::bool_switch(), "Print this help and exit.");
@@ -94,6 +95,14 @@ int main(int argc, char** argv) {
     o.log_format = config::parse_log_format(format);
     if (!o.log_format) {
       std::cerr << "cerebras-metrics-proxy: --log.format: \"" << format << "\" is not logfmt or json\n";
+      return app::exit_config;
+    }
+  }
+  if (vm.count("replica.index")) {
+    o.replica_index = config::parse_replica_index(replica_index);
+    if (!o.replica_index) {
+      std::cerr << "cerebras-metrics-proxy: --replica.index: \"" << replica_index
+                << "\" is neither a number nor a StatefulSet pod name NAME-N\n";
       return app::exit_config;
     }
   }

@@ -99,6 +99,11 @@ void upstream_metrics::set_snapshot_served(bool served) {
   stable_.edit().snapshot_served = served;
 }
 
+void upstream_metrics::set_clock_skew(double seconds) {
+  if (stable_->clock_skew == seconds) return;
+  stable_.edit().clock_skew = seconds;
+}
+
 registry::registry(wall_clock::time_point started) { reload_.edit().at = started; }
 
 upstream_metrics& registry::upstream(std::string_view name) {
@@ -153,6 +158,13 @@ void registry::render_stable(std::string& out, exposition::format f) const {
     if (u->last_success())
       w.sample("cerebras_proxy_upstream_last_success_timestamp_seconds", {{"upstream", u->name}},
                unix_seconds(*u->last_success()));
+
+  w.header("cerebras_proxy_upstream_clock_skew_seconds", metric_type::gauge,
+           "The upstream API's clock minus the local clock (positive: the API is ahead), from its "
+           "Date header; 0 while the header's 1 s resolution and the request's duration explain it.");
+  for (const auto& u : ups)
+    if (u->clock_skew())
+      w.sample("cerebras_proxy_upstream_clock_skew_seconds", {{"upstream", u->name}}, *u->clock_skew());
 
   w.header("cerebras_proxy_snapshot_served", metric_type::gauge,
            "1 while the upstream's snapshot is served on /metrics, 0 once it is stale or absent.");

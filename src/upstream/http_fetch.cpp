@@ -1,6 +1,7 @@
 #include "cmp/upstream/http_fetch.hpp"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -55,16 +56,34 @@ void fail(fetch_result& r, errc fault, std::string why) {
   r.error = std::move(why);
 }
 
+std::string base64(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
 bool is_ip_literal(const std::string& host) {
   boost::system::error_code ec;
   asio::ip::make_address(host, ec);
   return !ec;
 }
 
+// The API's error text from a non-2xx body. An error body is small; a gzip
+// one is decoded here under its own small limit (the body itself is still
+// decoded, or refused, by decode_body() like any other).
+std::string api_message_of(const fetch_result& r, const fetch_request& req) {
+  constexpr std::size_t error_body_limit = 64 * 1024;
+  if (!r.gzip_encoded) return quote_api_message(r.body, req.api_key.expose());
+  const auto decoded = snapshot::gzip_decompress(r.body, error_body_limit, nullptr);
+  return decoded ? quote_api_message(*decoded, req.api_key.expose()) : std::string();
+}
+
 template <class Stream>
-asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::time_point deadline,
-                               const fetch_request& req, const std::string& host_header,
-                               fetch_result& r) {
+asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::time_point start,
+                               steady::time_point deadline, const fetch_request& req,
+                               const std::string& host_header, fetch_result& r) {
   http::request<http::empty_body> q{http::verb::get, req.url.encoded_target().empty()
                                                          ? beast::string_view("/")
                                                          : beast::string_view(req.url.encoded_target().data(),
@@ -80,6 +99,7 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::t
   q.set(http::field::authorization, auth);
 
   tcp.expires_at(deadline);
+  r.request_sent_after = steady::now() - start;
   auto [wec, written] = co_await http::async_write(stream, q, nothrow);
   if (wec) {
     fail(r, is_timeout(wec) ? errc::timeout : errc::protocol, "sending the request failed: " + wec.message());
@@ -90,7 +110,15 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::t
   http::response_parser<http::string_body> parser;
   parser.header_limit(64 * 1024);
   parser.body_limit(req.body_limit);
-  auto [rec, read] = co_await http::async_read(stream, buffer, parser, nothrow);
+  // The head first: its arrival bounds when the API wrote its Date header.
+  auto [hec, head] = co_await http::async_read_header(stream, buffer, parser, nothrow);
+  r.head_received_after = steady::now() - start;
+  boost::system::error_code rec = hec;
+  if (!rec) {
+    r.date = std::string(parser.get()[http::field::date]);
+    auto [bec, read] = co_await http::async_read(stream, buffer, parser, nothrow);
+    rec = bec;
+  }
   if (rec == http::error::body_limit) {
     fail(r, errc::body_too_large, "response body exceeds the " + std::to_string(req.body_limit >> 20) +
                             " MiB limit; refused");
@@ -125,14 +153,30 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp, steady::t
     if (r.status >= 300 && r.status < 400)
       r.error += " redirect" + (r.location.empty() ? std::string() : " to " + r.location) +
                  " (redirects are not followed; fix the url)";
+    r.api_message = api_message_of(r, req);
   }
+}
+
+// What a 407 means, by whether credentials were sent; never the password.
+std::string proxy_auth_failure(const proxy_endpoint& proxy) {
+  const std::string where = "proxy " + proxy.host + ":" + proxy.port + " (from " + proxy.origin + ")";
+  if (proxy.authorization.empty())
+    return where + " requires authentication (HTTP 407): put the credentials into " + proxy.origin +
+           " as http://user:password@host:port (percent-encode reserved characters)";
+  return "proxy authentication failed: " + where + " refused the user and password (HTTP 407); " +
+         "check the credentials in " + proxy.origin;
 }
 
 // CONNECT through the proxy on an already connected stream.
 asio::awaitable<bool> proxy_connect(beast::tcp_stream& tcp, steady::time_point deadline,
-                                    const std::string& authority, fetch_result& r) {
+                                    const std::string& authority, const proxy_endpoint& proxy,
+                                    fetch_result& r) {
   http::request<http::empty_body> q{http::verb::connect, authority, 11};
   q.set(http::field::host, authority);
+  if (!proxy.authorization.empty()) {
+    const auto value = proxy.authorization.expose();
+    q.set(http::field::proxy_authorization, beast::string_view(value.data(), value.size()));
+  }
   tcp.expires_at(deadline);
   auto [wec, w] = co_await http::async_write(tcp, q, nothrow);
   if (wec) {
@@ -145,6 +189,10 @@ asio::awaitable<bool> proxy_connect(beast::tcp_stream& tcp, steady::time_point d
   auto [rec, n] = co_await http::async_read_header(tcp, buffer, parser, nothrow);
   if (rec) {
     fail(r, is_timeout(rec) ? errc::timeout : errc::connect, "proxy CONNECT failed: " + rec.message());
+    co_return false;
+  }
+  if (parser.get().result_int() == 407) {
+    fail(r, errc::proxy_auth, proxy_auth_failure(proxy));
     co_return false;
   }
   if (parser.get().result_int() != 200) {
@@ -193,26 +241,29 @@ std::shared_ptr<asio::ssl::context> make_client_tls(const std::string& ca_file) 
 std::optional<proxy_endpoint> select_proxy(const boost::urls::url_view& target,
                                            const std::string& configured,
                                            const std::function<const char*(const char*)>& env) {
-  auto parse = [](std::string_view text) -> std::optional<proxy_endpoint> {
+  auto parse = [](std::string_view text, std::string origin) -> std::optional<proxy_endpoint> {
     std::string s(text);
     if (s.find("://") == std::string::npos) s = "http://" + s;
     auto u = boost::urls::parse_uri(s);
     if (!u || u->host().empty()) return std::nullopt;
-    return proxy_endpoint{std::string(u->host_address()), u->has_port() ? std::string(u->port()) : "80"};
+    proxy_endpoint p{std::string(u->host_address()), u->has_port() ? std::string(u->port()) : "80",
+                     std::move(origin), {}};
+    if (u->has_userinfo()) p.authorization = config::secret("Basic " + base64(u->user() + ":" + u->password()));
+    return p;
   };
-  if (!configured.empty()) return parse(configured);
-  auto get = [&](const char* upper, const char* lower_name) -> std::string {
-    const char* v = env(lower_name);
-    if (!v || !*v) v = env(upper);
-    return v ? v : "";
-  };
-  const bool https = target.scheme_id() == boost::urls::scheme::https;
+  if (!configured.empty()) return parse(configured, "proxy_url");
   // Lower case first, then upper, like curl and Go (we are no CGI program,
   // so HTTP_PROXY cannot come from a request header: no httpoxy).
-  const auto proxy = https ? get("HTTPS_PROXY", "https_proxy") : get("HTTP_PROXY", "http_proxy");
+  auto get = [&](const char* upper, const char* lower_name) -> std::pair<std::string, std::string> {
+    if (const char* v = env(lower_name); v && *v) return {v, lower_name};
+    if (const char* v = env(upper); v && *v) return {v, upper};
+    return {};
+  };
+  const bool https = target.scheme_id() == boost::urls::scheme::https;
+  const auto [proxy, origin] = https ? get("HTTPS_PROXY", "https_proxy") : get("HTTP_PROXY", "http_proxy");
   if (proxy.empty()) return std::nullopt;
   const auto host = lower(std::string(target.host_address()));
-  const std::string no_proxy = get("NO_PROXY", "no_proxy");
+  const std::string no_proxy = get("NO_PROXY", "no_proxy").first;
   std::size_t pos = 0;
   while (pos <= no_proxy.size()) {
     auto comma = no_proxy.find(',', pos);
@@ -232,7 +283,7 @@ std::optional<proxy_endpoint> select_proxy(const boost::urls::url_view& target,
     if (comma == std::string::npos) break;
     pos = comma + 1;
   }
-  return parse(proxy);
+  return parse(proxy, origin);
 }
 
 asio::awaitable<fetch_result> fetch(const fetch_request& req) {
@@ -287,13 +338,13 @@ asio::awaitable<fetch_result> fetch(const fetch_request& req) {
   boost::system::error_code ignored;
   stream.socket().set_option(tcp::no_delay(true), ignored);
 
-  if (req.proxy && !co_await proxy_connect(stream, deadline, authority, r)) {
+  if (req.proxy && !co_await proxy_connect(stream, deadline, authority, *req.proxy, r)) {
     r.elapsed = steady::now() - start;
     co_return r;
   }
 
   if (!https) {
-    co_await exchange(stream, stream, deadline, req, host_header, r);
+    co_await exchange(stream, stream, start, deadline, req, host_header, r);
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     r.elapsed = steady::now() - start;
     co_return r;
@@ -313,8 +364,12 @@ asio::awaitable<fetch_result> fetch(const fetch_request& req) {
     } else {
       const long verify = SSL_get_verify_result(tls.native_handle());
       if (verify != X509_V_OK) {
-        fail(r, errc::tls_untrusted, std::string("TLS certificate verification failed: ") +
-                           X509_verify_cert_error_string(verify));
+        std::string why = std::string("TLS certificate verification failed: ") + X509_verify_cert_error_string(verify);
+        // A TLS-intercepting proxy presents a certificate of its own CA.
+        if (req.proxy)
+          why += "; through proxy " + req.proxy->host + ":" + req.proxy->port +
+                 ": if it intercepts TLS, add its CA certificate (PEM) to ca_file";
+        fail(r, errc::tls_untrusted, std::move(why));
       } else {
         fail(r, errc::tls, "TLS handshake failed: " + hec.message());
       }
@@ -322,7 +377,7 @@ asio::awaitable<fetch_result> fetch(const fetch_request& req) {
     r.elapsed = steady::now() - start;
     co_return r;
   }
-  co_await exchange(tls, lowest, deadline, req, host_header, r);
+  co_await exchange(tls, lowest, start, deadline, req, host_header, r);
   r.elapsed = steady::now() - start;
   // Send close_notify but do not wait long for the peer's: the data is in.
   lowest.expires_after(250ms);

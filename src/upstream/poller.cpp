@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/url/parse.hpp>
 
+#include <cmath>
 #include <cstdlib>
 
 #include <spdlog/spdlog.h>
@@ -151,7 +152,7 @@ bool poller::publish(prepared_snapshot prepared, bool restored) {
   if (!prepared.snap) {
     if (!restored) {
       metrics_.count_parse_error();
-      report("parse", std::string("invalid exposition text from upstream: ").append(prepared.error), true);
+      report_failure("parse", std::string("invalid exposition text from upstream: ").append(prepared.error));
     } else {
       ctx_.log->warn("upstream={} stored snapshot is not valid exposition text: {}", cfg_.name, prepared.error);
     }
@@ -178,14 +179,50 @@ bool poller::publish(prepared_snapshot prepared, bool restored) {
   return true;
 }
 
-void poller::report(const std::string& kind, const std::string& message, bool is_error) {
-  if (is_error) last_error_ = message;
-  // Said once per change of state; the repeats go to debug.
-  const auto level = kind == last_report_kind_ ? spdlog::level::debug
-                     : is_error                ? spdlog::level::warn
-                                               : spdlog::level::info;
-  last_report_kind_ = kind;
-  ctx_.log->log(level, "upstream={} {}", cfg_.name, message);
+namespace {
+
+spdlog::level::level_enum spdlog_level(outage_log::level l) {
+  switch (l) {
+    case outage_log::level::warn:
+      return spdlog::level::warn;
+    case outage_log::level::info:
+      return spdlog::level::info;
+    case outage_log::level::debug:
+      break;
+  }
+  return spdlog::level::debug;
+}
+
+}  // namespace
+
+void poller::report_failure(const std::string& kind, const std::string& message) {
+  last_error_ = message;
+  const auto line = outages_.on_failure(kind, message, now());
+  ctx_.log->log(spdlog_level(line.at), "upstream={} {}", cfg_.name, line.text);
+}
+
+void poller::check_clock(const fetch_result& result, wall_clock::time_point before) {
+  if (result.date.empty()) return;
+  const auto skew = clock_skew(result.date, before + result.request_sent_after, before + result.head_received_after);
+  if (!skew) {
+    ctx_.log->debug("upstream={} Date header not understood: {}", cfg_.name, quote_api_message(result.date, ""));
+    return;
+  }
+  const double seconds = std::chrono::duration<double>(*skew).count();
+  metrics_.set_clock_skew(seconds);
+  switch (skew_.observe(*skew)) {
+    case skew_watch::event::began:
+      ctx_.log->warn("upstream={} clock skew: the API's clock is {:.1f} s {} ours (its Date header); the "
+                     "poll schedule and `timestamps: window` follow the local clock: check NTP "
+                     "(timedatectl, chronyc tracking)",
+                     cfg_.name, std::abs(seconds), seconds > 0 ? "ahead of" : "behind");
+      break;
+    case skew_watch::event::ended:
+      ctx_.log->info("upstream={} clock skew back to {:.1f} s", cfg_.name, seconds);
+      break;
+    case skew_watch::event::none:
+      break;
+  }
 }
 
 asio::awaitable<void> poller::run() {
@@ -214,6 +251,7 @@ asio::awaitable<void> poller::run() {
     // Not `co_await (a ? f() : g())`: GCC 12 destroys the awaitable of such
     // a conditional twice.
     fetch_result result;
+    const auto fetch_began = this->now();  // the fetch reports its steps relative to this
     if (ctx_.fetch) {
       result = co_await ctx_.fetch(request_);
     } else {
@@ -221,6 +259,7 @@ asio::awaitable<void> poller::run() {
     }
     if (stopping_) break;
     now = this->now();
+    check_clock(result, fetch_began);
     // Off the I/O thread, in one hop to the worker: the gzip decode of the
     // body (it decides the `code` counted below) and, when that leaves a
     // usable 200 (classify()'s only success), the poll's CPU work.
@@ -238,7 +277,7 @@ asio::awaitable<void> poller::run() {
     }
     metrics_.count_request(request_code(result), std::chrono::duration<double>(result.elapsed).count());
     auto [outcome, report_kind, message] = classify(result, now, key_watch_.has_value());
-    if (outcome.what != poll_outcome::kind::success) report(report_kind, message, true);
+    if (outcome.what != poll_outcome::kind::success) report_failure(report_kind, message);
     if (result.status == 401 && key_watch_) {
       // The file may have been replaced since the stat above. A new key
       // turns this 401 into one retry; planner and ledger still decide when.
@@ -250,11 +289,12 @@ asio::awaitable<void> poller::run() {
     if (outcome.what == poll_outcome::kind::success && prepared) {  // success implies prepared
       const bool counters_changed = prepared->counters_changed;
       auto counters_text = std::move(prepared->counters_text);
+      const auto counts = prepared->counts;
       if (publish(std::move(*prepared), false)) {
         metrics_.set_up(true, now);
         last_error_.clear();
-        if (!last_report_kind_.empty()) report("", "upstream recovered", false);
-        last_report_kind_.clear();
+        const auto line = outages_.on_success(counts, now);
+        ctx_.log->log(spdlog_level(line.at), "upstream={} {}", cfg_.name, line.text);
         // Awaited, so one poller's writes stay in order (and the strand
         // orders them after a retired poller's).
         if (counters_changed) {

@@ -4,6 +4,27 @@
 
 namespace cmp::upstream {
 
+namespace {
+
+// `endpoint` is the upstream's label (or what rename_labels made of it).
+snapshot_counts count(const exposition::family_list& families, const config::upstream& cfg) {
+  const auto renamed = cfg.rename_labels.find("endpoint");
+  const std::string_view endpoint =
+      renamed == cfg.rename_labels.end() ? std::string_view("endpoint") : std::string_view(renamed->second);
+  snapshot_counts c;
+  std::set<std::string_view> endpoints;  // views into `families`, alive for this call
+  c.families = families.size();
+  for (const auto& f : families) {
+    c.series += f.samples.size();
+    for (const auto& s : f.samples)
+      if (const auto e = s.labels().find(endpoint)) endpoints.insert(*e);
+  }
+  c.endpoints = endpoints.size();
+  return c;
+}
+
+}  // namespace
+
 prepared_snapshot prepare_snapshot(const poll_body& in, const config::upstream& cfg,
                                    const std::optional<std::set<std::string>>& previous_schema,
                                    std::optional<derived_counters>& derived) {
@@ -22,6 +43,7 @@ prepared_snapshot prepare_snapshot(const poll_body& in, const config::upstream& 
   }
   out.normalizations = std::move(parsed->normalizations);
   auto families = std::move(parsed->families);
+  out.counts = count(families, cfg);
   out.schema = schema_of(families);
   out.schema_changed = previous_schema && *previous_schema != out.schema;
 

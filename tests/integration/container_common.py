@@ -13,6 +13,7 @@ import urllib.request
 
 SKIP = 77
 BASE_IMAGE = "debian:bookworm-slim"
+PROXY_IMAGE = "localhost/cerebras-metrics-proxy:ctest"
 
 
 def skip(reason):
@@ -49,12 +50,23 @@ def podman_args(sub):
     return []
 
 
-def podman(*args, check=True, capture=True, timeout=600, input=None):
+def podman(*args, check=True, capture=True, timeout=600, input=None, env=None):
     argv = ["podman", args[0]] + podman_args(args[0]) + list(args[1:])
-    r = subprocess.run(argv, capture_output=capture, text=True, timeout=timeout, input=input)
+    r = subprocess.run(argv, capture_output=capture, text=True, timeout=timeout, input=input, env=env)
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} exited {r.returncode}:\n{r.stdout or ''}{r.stderr or ''}")
     return r
+
+
+def build_proxy_image(repo):
+    """docker/Dockerfile built as PROXY_IMAGE (--format docker: the OCI
+    format has no HEALTHCHECK). Layers are cached, so the suites after the
+    first one on a machine rebuild in seconds."""
+    t0 = time.monotonic()
+    podman("build", "--format", "docker", "-f", os.path.join(repo, "docker/Dockerfile"),
+           "--ignorefile", os.path.join(repo, "docker/Dockerfile.dockerignore"), "-t", PROXY_IMAGE, repo,
+           timeout=3000, capture=False)
+    print(f"image build: {time.monotonic() - t0:.1f} s")
 
 
 def ensure_base_image(repo):

@@ -16,10 +16,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from container_common import (Checks, ensure_base_image, http_get, podman,  # noqa: E402
-                              require_podman, wait_until)
+from container_common import (PROXY_IMAGE, Checks, build_proxy_image, ensure_base_image,  # noqa: E402
+                              http_get, podman, require_podman, wait_until)
 
-IMAGE = "localhost/cerebras-metrics-proxy:ctest"
+IMAGE = PROXY_IMAGE
 PORT = 9811          # not the default 9753: the HEALTHCHECK must follow it
 STATE = "/var/lib/cerebras-metrics-proxy"
 HEALTHCHECK = "/usr/libexec/cerebras-metrics-proxy/healthcheck"
@@ -53,12 +53,7 @@ def main():
     tag = f"cmp-ctest-{os.getpid()}"
     mock, daemon, volume = f"{tag}-mock", f"{tag}-daemon", f"{tag}-state"
     try:
-        t0 = time.monotonic()
-        # --format docker: the OCI format has no HEALTHCHECK.
-        podman("build", "--format", "docker", "-f", os.path.join(repo, "docker/Dockerfile"),
-               "--ignorefile", os.path.join(repo, "docker/Dockerfile.dockerignore"), "-t", IMAGE, repo,
-               timeout=3000, capture=False)
-        print(f"image build: {time.monotonic() - t0:.1f} s")
+        build_proxy_image(repo)
 
         info = json.loads(podman("image", "inspect", IMAGE).stdout)[0]
         cfg = info["Config"]

@@ -693,13 +693,14 @@ def check_start_order(services, daemon, mock):
 
 # ------------------------------------------------------------------- Alloy
 class Alloy:
-    """Alloy's configuration syntax, as far as config.alloy uses it: blocks
-    (`name "label" { ... }`), attributes (`key = value`), strings, numbers,
-    booleans, lists, objects and component references. Anything else is an
-    error, so a typo cannot pass as an unknown construct."""
+    """Alloy's configuration syntax, as far as the project's .alloy files use
+    it: blocks (`name "label" { ... }`), attributes (`key = value`), strings,
+    numbers, booleans, lists, objects, component references (("ref", name))
+    and function calls (("call", name, [args]), e.g. sys.env("X")). Anything
+    else is an error, so a typo cannot pass as an unknown construct."""
 
     TOKEN = re.compile(r'\s+|//[^\n]*|/\*.*?\*/|(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?)'
-                       r'|(?P<id>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)|(?P<p>[{}\[\]=,])', re.S)
+                       r'|(?P<id>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)|(?P<p>[{}\[\]()=,])', re.S)
 
     def __init__(self, text, path):
         self.path, self.toks, pos = path, [], 0
@@ -740,6 +741,16 @@ class Alloy:
             self.take(value="}")
         return blocks, attrs
 
+    def items(self, end):
+        """Comma-separated values up to `end` (a list's or a call's)."""
+        out = []
+        while self.peek()[1] != end:
+            out.append(self.value())
+            if self.peek()[1] != end:
+                self.take(value=",")
+        self.take(value=end)
+        return out
+
     def value(self):
         kind, v = self.peek()
         if kind == "str":
@@ -750,16 +761,13 @@ class Alloy:
             return float(v)
         if kind == "id":
             self.i += 1
+            if self.peek()[1] == "(":
+                self.i += 1
+                return ("call", v, self.items(")"))
             return {"true": True, "false": False, "null": None}.get(v, ("ref", v))
         if v == "[":
             self.i += 1
-            out = []
-            while self.peek()[1] != "]":
-                out.append(self.value())
-                if self.peek()[1] != "]":
-                    self.take(value=",")
-            self.take(value="]")
-            return out
+            return self.items("]")
         if v == "{":
             self.i += 1
             out = {}

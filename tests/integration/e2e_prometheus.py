@@ -17,6 +17,7 @@ can never make samples out of bounds). The process is registered with the
 harness, so it is killed at exit like the daemon and the mock.
 """
 
+import base64
 import http.client as httpclient
 import json
 import os
@@ -51,15 +52,32 @@ class Prometheus:
     cerebras-metrics-proxy with honor_labels: true.
 
     scrape_interval/evaluation_interval "1s" by default; honor_timestamps as
-    given (Prometheus' default is true)."""
+    given (Prometheus' default is true). For other setups:
+      scrape_configs   a list of jobs (dicts) instead of that one job
+      remote_write     a list of remote_write entries (dicts)
+      agent=True       agent mode (--enable-feature=agent: scrape and
+                       remote-write only, no queries, no rules)
+      args             more command-line flags (e.g. --web.config.file=...)
+      basic_auth       (user, password) this test's own requests send
+      external_labels  a dict for global.external_labels"""
 
-    def __init__(self, ws, targets, rule_files=(), scrape_interval="1s",
-                 evaluation_interval="1s", honor_timestamps=True, attempts=5):
+    def __init__(self, ws, targets=(), rule_files=(), scrape_interval="1s",
+                 evaluation_interval="1s", honor_timestamps=True, attempts=5,
+                 scrape_configs=None, remote_write=None, agent=False, args=(),
+                 basic_auth=None, external_labels=None):
         self.ws = ws
         self.dir = ws.subdir("prometheus")
         self.data = os.path.join(self.dir, "data")
         self.config_path = os.path.join(self.dir, "prometheus.yml")
         self.targets = list(targets)
+        self.agent = agent
+        self.args = list(args)
+        self.scrape_configs, self.remote_write = scrape_configs, remote_write
+        self.external_labels = external_labels
+        self.auth = None
+        if basic_auth is not None:
+            token = base64.b64encode(("%s:%s" % basic_auth).encode()).decode()
+            self.auth = {"Authorization": "Basic " + token}
         with open(self.config_path, "w") as f:
             f.write(self._config(rule_files, scrape_interval, evaluation_interval,
                                  honor_timestamps))
@@ -80,11 +98,18 @@ class Prometheus:
             "global:",
             "  scrape_interval: %s" % scrape_interval,
             "  scrape_timeout: %s" % scrape_interval,
-            "  evaluation_interval: %s" % evaluation_interval,
         ]
+        if self.external_labels:
+            lines.append("  external_labels: " + json.dumps(self.external_labels))
+        if not self.agent:
+            lines.append("  evaluation_interval: %s" % evaluation_interval)
         if rule_files:
             lines.append("rule_files:")
             lines += ["  - %s" % _q(r) for r in rule_files]
+        if self.remote_write is not None:
+            lines.append("remote_write: " + json.dumps(self.remote_write))   # JSON is YAML
+        if self.scrape_configs is not None:
+            return "\n".join(lines + ["scrape_configs: " + json.dumps(self.scrape_configs)]) + "\n"
         lines += [
             "scrape_configs:",
             "  - job_name: %s" % JOB,
@@ -101,13 +126,13 @@ class Prometheus:
         self.port = harness.free_port()
         self.log_path = os.path.join(self.dir, "stderr-%d.log" % self.starts)
         self._log = open(self.log_path, "wb")
+        storage = (["--enable-feature=agent", "--storage.agent.path=" + self.data] if self.agent else
+                   ["--storage.tsdb.path=" + self.data, "--storage.tsdb.retention.time=1d"])
         cmd = [PROMETHEUS,
-               "--config.file=" + self.config_path,
-               "--storage.tsdb.path=" + self.data,
-               "--storage.tsdb.retention.time=1d",
+               "--config.file=" + self.config_path] + storage + [
                "--web.listen-address=127.0.0.1:%d" % self.port,
                "--web.enable-lifecycle",
-               "--log.level=debug"]
+               "--log.level=debug"] + self.args
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=self._log,
                                      stdin=subprocess.DEVNULL, cwd=self.dir)
         harness._register(self.proc)
@@ -145,7 +170,7 @@ class Prometheus:
     def _get(self, path, timeout=10):
         c = httpclient.HTTPConnection("127.0.0.1", self.port, timeout=timeout * harness.SLOW)
         try:
-            c.request("GET", path)
+            c.request("GET", path, headers=self.auth or {})
             r = c.getresponse()
             return r.status, r.read()
         finally:

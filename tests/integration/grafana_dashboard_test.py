@@ -9,6 +9,9 @@
     exist: the Cerebras families, the proxy's own metrics, `up`, or a
     recording rule defined in config/prometheus/rules/cerebras.rules.yml;
   * every $variable used is defined;
+  * only this proxy's series are read in a shared Prometheus: every selector
+    of a Cerebras family or recording rule carries organization_id!="", and
+    the process_* panels are joined with cerebras_proxy_build_info;
   * when promtool is installed, every expression parses as PromQL (each is
     put into a throw-away rule file with Grafana's variables substituted).
 
@@ -89,6 +92,15 @@ def metric_names(expr):
             continue
         names.add(word)
     return names
+
+
+def selectors(expr, names):
+    """(name, matchers) for each selector of one of `names` in expr; matchers
+    is the text between the braces ("" when there are none)."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: m.group(0).replace("{", "(").replace("}", ")"), expr)
+    for m in re.finditer(r"(?<![A-Za-z0-9_:])([A-Za-z_:][A-Za-z0-9_:]*)\s*(\{[^}]*\})?", e):
+        if m.group(1) in names:
+            yield m.group(1), expr[m.start(2) + 1:m.end(2) - 1] if m.group(2) else ""
 
 
 VAR_RE = r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
@@ -211,6 +223,14 @@ def main():
             fail(f"{where}: unknown metric {n!r} (not a Cerebras family, a proxy metric or a recording rule)")
         if re.search(r"\b(rate|irate|increase|delta|idelta|deriv)\s*\(\s*[a-z_:]*(requests_(count|success|failure)_total|(input|output)_tokens_total)\b", expr):
             fail(f"{where}: rate()/increase() on a per-minute gauge: {expr}")
+        for name, matchers in selectors(expr, UPSTREAM | records):
+            if not re.search(r'organization_id\s*!=\s*""', matchers):
+                fail(f"{where}: {name} without organization_id!=\"\" would also read another "
+                     f"application's {name} in a shared Prometheus: {expr}")
+        if any(n.startswith("process_") for n in names) and not re.search(
+                r"\band\s+on\s*\(\s*job\s*,\s*instance\s*\)\s*cerebras_proxy_build_info\b", expr):
+            fail(f"{where}: process_* of every job: join it with "
+                 f"`and on (job, instance) cerebras_proxy_build_info`: {expr}")
         for var in variables_used(expr):
             if var not in var_names and var not in BUILTIN_VARS:
                 fail(f"{where}: undefined variable ${var}")

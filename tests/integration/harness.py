@@ -193,6 +193,17 @@ def wait_until(fn, timeout=20.0, what="condition", interval=0.1):
         time.sleep(interval)
 
 
+def terminate(proc, timeout=10):
+    """SIGTERM, then SIGKILL if it has not exited after `timeout` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -383,13 +394,7 @@ class Mock:
         return [r for r in self.requests() if r.get("path", "").startswith(API_PATH)]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self._stderr.close()
 
     def restart(self):

@@ -5,7 +5,9 @@
 #   * config/prometheus/scrape.yml                   promtool check config
 #   * config/prometheus/scrape-per-organization.yml  promtool check config
 # and that the unit tests cover every alert (a firing and a not-firing case)
-# and every recording rule (a value check).
+# and every recording rule (a value check), and that every rule reads the
+# Cerebras families with organization_id!="" (a shared Prometheus holds other
+# applications' requests_count_total too).
 # Usage: prometheus_rules_test.sh REPO_ROOT
 # Exit: 0 pass, 1 fail, 77 skip (no promtool).
 set -euo pipefail
@@ -49,6 +51,24 @@ for r in $records; do
   grep -Eq "^[[:space:]]*- expr:[[:space:]]*$r[[:space:]]*$" "$tests" \
     || fail "recording rule $r has no promql_expr_test"
 done
+
+# The text of every expr: (one line, or the indented block under `expr: |`).
+exprs=$(awk '
+  match($0, /^[[:space:]]*(- )?expr:/) { ind = RLENGTH - 5; print substr($0, RLENGTH + 1); inexpr = 1; next }
+  inexpr && /^[[:space:]]*$/ { next }
+  inexpr { match($0, /^[[:space:]]*/); if (RLENGTH > ind) { print; next } inexpr = 0 }' "$rules")
+families='inference_endpoint_status|requests_count_total|requests_success_total|requests_failure_total'
+families+='|input_tokens_total|output_tokens_total|cache_rate|ttft_seconds|tpot_seconds'
+families+='|e2e_latency_seconds|queue_time_seconds'
+# Each use: the name and its braces, if any.
+uses=$(grep -oE "(^|[^A-Za-z0-9_:])($families)(\\{[^}]*\\}|[^A-Za-z0-9_:{]|$)" <<<"$exprs" |
+         grep -oE "($families)(\\{[^}]*\\})?" || true)
+[ -n "$uses" ] || fail "no Cerebras family found in the rules' expressions"
+while IFS= read -r use; do
+  [ -n "$use" ] || continue
+  grep -q 'organization_id!=""' <<<"$use" ||
+    fail "a rule reads $use without organization_id!=\"\" (it would take other applications' series)"
+done <<<"$uses"
 
 [ $status -eq 0 ] && echo "PASS: $(wc -w <<<"$alerts") alerts and $(wc -w <<<"$records") recording rules checked and tested"
 exit $status

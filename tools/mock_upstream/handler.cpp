@@ -219,7 +219,7 @@ reply handler::handle(const request& req, const clock_reading& now) {
   reply r = path.starts_with("/mock/") ? control_request(req, now) : api_request(req, now);
   r.res.version(req.version());
   r.res.set(http::field::server, "cerebras-mock-upstream");
-  r.res.set(http::field::date, http_date(now.wall));
+  r.res.set(http::field::date, http_date(now.wall + opts_.date_skew));
   r.res.keep_alive(req.keep_alive() && r.act == reply::action::respond);
   r.res.prepare_payload();
   return r;

@@ -76,6 +76,9 @@ Flags (--flag VALUE or --flag=VALUE):
                             0 = unlimited); over budget -> 429 + Retry-After
   --rate-window DUR         sliding budget window (default 60s)
   --request-log FILE        append one JSON line per API request (flushed per line)
+  --date-skew [-]DUR        send a Date header this far ahead (-: behind) of the mock's
+                            clock, as an API whose clock is off (windows, budget and
+                            Retry-After still follow the mock's own clock)
   --fault SPEC              queue a fault, repeatable, applied in order:
                             KIND[:COUNT][,key=value...] e.g. 500:3  stall:1
                             429:1,retry_after=7,retry_after_format=http-date
@@ -119,7 +122,8 @@ options parse_options(int argc, char** argv) {
     static constexpr std::string_view known[] = {
         "--listen",   "--port-file", "--tls-cert",       "--tls-key",       "--org",
         "--api-key",  "--api-key-file", "--window",      "--endpoints",     "--down-endpoints",
-        "--latency-label", "--rate-limit", "--rate-window", "--request-log", "--fault"};
+        "--latency-label", "--rate-limit", "--rate-window", "--request-log", "--fault",
+        "--date-skew"};
     std::string_view flag_name = arg.substr(0, arg.find('='));
     if (std::find(std::begin(known), std::end(known), flag_name) == std::end(known)) {
       throw usage_error("unknown flag '" + std::string(flag_name) + "' (see --help)");
@@ -167,6 +171,11 @@ options parse_options(int argc, char** argv) {
         if (o.rate_window.count() <= 0) throw usage_error("--rate-window must be positive");
       } else if (name == "--request-log") o.request_log = value;
       else if (name == "--fault") o.faults.push_back(parse_fault_flag(value));
+      else if (name == "--date-skew") {
+        const bool behind = value.starts_with('-');
+        o.date_skew = parse_duration(behind || value.starts_with('+') ? value.substr(1) : value);
+        if (behind) o.date_skew = -o.date_skew;
+      }
       else throw usage_error("unknown flag '" + name + "' (see --help)");
     } catch (const usage_error&) {
       throw;

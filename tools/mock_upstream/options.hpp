@@ -27,6 +27,7 @@ struct options {
   std::chrono::milliseconds rate_window{60'000};
   std::string request_log;
   std::vector<fault_spec> faults;      // queued at start, in order
+  std::chrono::milliseconds date_skew{0};  // added to the Date header only (a skewed API clock)
   bool quiet = false;
   bool help = false;
 };

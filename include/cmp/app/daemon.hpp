@@ -5,6 +5,7 @@
 // io_context thread, except the view's merge, render and gzip, which run on
 // one render thread (snapshot_store's render jobs) and are posted back.
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@ struct overrides {
   std::optional<std::string> web_config_file;
   std::optional<config::log_level> log_level;
   std::optional<config::log_format> log_format;
+  std::optional<std::uint32_t> replica_index;  // --replica.index: every upstream's replicas.index
   bool enable_lifecycle = false;
   std::size_t max_connections = 1024;
 };

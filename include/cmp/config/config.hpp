@@ -181,6 +181,19 @@ struct listen_address {
 [[nodiscard]] std::string listen_address_problem(std::string_view text,
                                                  bool allow_port_zero = false);
 
+// --replica.index: this daemon's place among the replicas that share one
+// configuration file (the pods of a StatefulSet, which all mount one
+// ConfigMap). The value is a number, or a StatefulSet pod name `NAME-N`
+// whose ordinal N is taken: Kubernetes hands a container its pod's name
+// (the downward API's metadata.name, which is also its host name), not the
+// ordinal alone. nullopt when the text is neither.
+[[nodiscard]] std::optional<std::uint32_t> parse_replica_index(std::string_view text);
+// Sets `replicas.index` of every upstream to `index`: each replica of a
+// shared configuration polls every organization in it, so every upstream
+// must count that many replicas. Throws config_error naming each upstream
+// whose `replicas.count` is not above `index`.
+void set_replica_index(config& c, std::uint32_t index);
+
 // For the --log.level / --log.format flags; nullopt when not a known value.
 [[nodiscard]] std::optional<log_level> parse_log_level(std::string_view s) noexcept;
 [[nodiscard]] std::optional<log_format> parse_log_format(std::string_view s) noexcept;

@@ -87,6 +87,8 @@ class upstream_metrics {
   void set_up(bool up, wall_clock::time_point now);
   // false once the snapshot is older than max_staleness.
   void set_snapshot_served(bool served);
+  // The API's clock minus ours, from the last answer with a Date header.
+  void set_clock_skew(double seconds);
 
   [[nodiscard]] const std::map<std::string, std::uint64_t, std::less<>>& requests_by_code() const {
     return stable_->requests_by_code;
@@ -101,6 +103,7 @@ class upstream_metrics {
   [[nodiscard]] bool up() const { return stable_->up; }
   [[nodiscard]] std::optional<wall_clock::time_point> last_success() const { return stable_->last_success; }
   [[nodiscard]] bool snapshot_served() const { return stable_->snapshot_served; }
+  [[nodiscard]] std::optional<double> clock_skew() const { return stable_->clock_skew; }
 
  private:
   struct stable_values {
@@ -113,6 +116,7 @@ class upstream_metrics {
     bool up = false;
     std::optional<wall_clock::time_point> last_success;
     bool snapshot_served = false;
+    std::optional<double> clock_skew;  // seconds; none before the first Date header
   };
   versioned<stable_values> stable_;
 };

@@ -38,12 +38,20 @@ namespace cmp::upstream {
 struct proxy_endpoint {
   std::string host;
   std::string port;
+  // Where it was configured, for messages: "proxy_url" or the variable.
+  std::string origin;
+  // The Proxy-Authorization value for CONNECT ("Basic " + base64 of
+  // user:password, both percent-decoded from the URL's userinfo); empty
+  // without credentials. A secret: it redacts itself when printed.
+  config::secret authorization;
 };
 
 // The proxy for `target`: `configured` (proxy_url) when set, else
 // HTTPS_PROXY/https_proxy for https (HTTP_PROXY/http_proxy for http) unless
 // NO_PROXY/no_proxy matches the host (exact, `.suffix`/`suffix` domain
 // match, or `*`). `env` looks up variables (getenv in production).
+// Credentials in the proxy URL (http://user:password@host:port) become
+// `authorization`.
 [[nodiscard]] std::optional<proxy_endpoint> select_proxy(
     const boost::urls::url_view& target, const std::string& configured,
     const std::function<const char*(const char*)>& env);
@@ -78,7 +86,16 @@ struct fetch_result {
   std::string should_retry;       // x-should-retry, as sent
   std::string location;           // for redirects, to say where it pointed
   std::string error;  // human-readable reason for anything but a 2xx; never the key
+  // For a non-2xx answer: its body as quote_api_message() shows it (the
+  // API's own error text, at most 200 bytes, escaped, never the key).
+  std::string api_message;
   std::chrono::steady_clock::duration elapsed{};
+  // The Date header as sent, and when the request began to leave and its
+  // answer's head had arrived (since the fetch began): the API wrote Date
+  // in between, which bounds its clock against ours (clock_skew.hpp).
+  std::string date;
+  std::chrono::steady_clock::duration request_sent_after{};
+  std::chrono::steady_clock::duration head_received_after{};
 };
 
 // Decodes a gzip_encoded body in place, at most `limit` bytes decompressed

@@ -31,6 +31,7 @@ enum class errc : int {
   tls_untrusted,     // the peer's certificate or host name is not trusted
   protocol,          // broken HTTP, unsupported encoding, corrupt gzip
   body_too_large,    // the body (raw or decoded) is over the limit
+  proxy_auth,        // the proxy wants (other) credentials: HTTP 407 to CONNECT
 };
 
 [[nodiscard]] const boost::system::error_category& fetch_category() noexcept;
@@ -40,6 +41,11 @@ enum class errc : int {
 // (the contract's timeout, connect, tls, dns, protocol).
 [[nodiscard]] std::string_view code_label(errc e) noexcept;
 
+// An HTTP-date (RFC 9110 5.6.7): the IMF-fixdate servers send
+// ("Sun, 06 Nov 1994 08:49:37 GMT"), and the obsolete RFC 850 and asctime
+// forms a recipient must also accept. Whole seconds, as the format has.
+[[nodiscard]] std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view value);
+
 // Retry-After: delay-seconds or an HTTP-date (RFC 9110 10.2.3).
 [[nodiscard]] std::optional<std::chrono::system_clock::time_point> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now);
@@ -47,10 +53,22 @@ enum class errc : int {
 [[nodiscard]] std::optional<std::chrono::system_clock::time_point> parse_ratelimit_reset(
     std::string_view value, std::chrono::system_clock::time_point now);
 
+// The API's own error text (the body of a non-2xx answer, e.g. its JSON
+// `{"message":"Organization 'x' not found",...}`) as the log and the status
+// page show it: surrounding whitespace trimmed, every occurrence of
+// `api_key` replaced by <redacted> (before cutting, so no piece of it can
+// remain), control characters and bytes that are not UTF-8 escaped (\n, \t,
+// \xNN), at most `api_message_limit` bytes, ending in "..." when cut (never
+// inside an escape or a character). Empty for an empty body.
+inline constexpr std::size_t api_message_limit = 200;
+[[nodiscard]] std::string quote_api_message(std::string_view body, std::string_view api_key);
+
 struct fetch_result;
 
-// What a fetch means. `report_kind` names the state for "log once per
-// change" (the code label, or a status); `message` is for the log and the
+// What a fetch means. `report_kind` names the reason for "told once per
+// outage" (outage_log): the status, or the fault's own message, finer than
+// its code label (a proxy's 407 and a refused connection are both
+// code="connect", but two reasons); `message` is for the log and the
 // status page and never holds the key.
 struct classification {
   poll_outcome outcome;

@@ -37,8 +37,10 @@
 #include "cmp/telemetry/registry.hpp"
 #include "cmp/upstream/api_key_watch.hpp"
 #include "cmp/upstream/budget_ledger.hpp"
+#include "cmp/upstream/clock_skew.hpp"
 #include "cmp/upstream/derived_counters.hpp"
 #include "cmp/upstream/http_fetch.hpp"
+#include "cmp/upstream/outage_log.hpp"
 #include "cmp/upstream/poll_planner.hpp"
 #include "cmp/upstream/prepare.hpp"
 #include "cmp/upstream/state_store.hpp"
@@ -91,7 +93,11 @@ class poller {
   // and self-metrics; false (and a counted parse error) when Prometheus
   // would refuse the body too. On the io_context thread.
   bool publish(prepared_snapshot prepared, bool restored);
-  void report(const std::string& kind, const std::string& message, bool is_error);
+  // A poll that gave no snapshot: logged as outage_log decides, shown on the status page.
+  void report_failure(const std::string& kind, const std::string& message);
+  // The API's clock against ours from an answer's Date header: the gauge,
+  // and a warning once per episode of skew.
+  void check_clock(const fetch_result& result, std::chrono::system_clock::time_point before);
   // What the status page shows of this upstream, into the store (the server reads it there).
   void publish_status();
   [[nodiscard]] std::chrono::system_clock::time_point now() const {
@@ -119,7 +125,8 @@ class poller {
   bool stopping_ = false;
   boost::asio::ip::tcp::socket* active_socket_ = nullptr;
   std::string last_error_;
-  std::string last_report_kind_;  // logs once per change of state
+  outage_log outages_;   // what the log tells: once per change of state
+  skew_watch skew_;
   std::optional<std::set<std::string>> schema_;  // family and label names of the last snapshot
   std::optional<derived_counters> derived_;      // when cfg_.derived_counters
 };

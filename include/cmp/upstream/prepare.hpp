@@ -24,6 +24,7 @@
 #include "cmp/exposition/parser.hpp"
 #include "cmp/snapshot/snapshot.hpp"
 #include "cmp/upstream/derived_counters.hpp"
+#include "cmp/upstream/outage_log.hpp"
 
 namespace cmp::upstream {
 
@@ -43,6 +44,7 @@ struct prepared_snapshot {
   std::shared_ptr<const snapshot::snapshot> snap;
   std::string error;
   std::vector<exposition::normalization> normalizations;
+  snapshot_counts counts;  // of the upstream's body, the derived counters not included
   std::set<std::string> schema;  // schema_of() the families served
   bool schema_changed = false;   // differs from a known previous schema
   // The derived counters took this window: persist `counters_text`.

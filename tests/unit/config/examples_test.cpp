@@ -45,6 +45,8 @@ TEST(Examples, DaemonConfigLoadsAndStatesTheDefaults) {
   EXPECT_EQ(u.extra_labels, d.extra_labels);
   EXPECT_EQ(u.replicas.count, d.replicas.count);
   EXPECT_EQ(u.replicas.index, d.replicas.index);
+  EXPECT_EQ(u.derived_counters, d.derived_counters);
+  EXPECT_EQ(u.rename_labels, d.rename_labels);
   for (const auto& w : c.warnings) {
     // Only the file mode may be remarked on (a checkout is usually 0644).
     EXPECT_NE(w.find("world-readable"), std::string::npos) << w;

@@ -52,6 +52,21 @@ TEST(Registry, RendersEveryContractNameWithUpstreamLabels) {
   EXPECT_THAT(out, HasSubstr("process_open_fds "));
 }
 
+// Absent until an answer with a Date header arrived; then the last value,
+// negative when the API is behind.
+TEST(Registry, ClockSkewIsAGaugeOnceKnown) {
+  registry r(t0);
+  auto& u = r.upstream("org-a");
+  std::string out;
+  r.render(out, text, t0);
+  EXPECT_THAT(out, HasSubstr("# TYPE cerebras_proxy_upstream_clock_skew_seconds gauge\n"));
+  EXPECT_THAT(out, Not(HasSubstr("cerebras_proxy_upstream_clock_skew_seconds{")));
+  u.set_clock_skew(-9.2);
+  out.clear();
+  r.render(out, text, t0);
+  EXPECT_THAT(out, HasSubstr("cerebras_proxy_upstream_clock_skew_seconds{upstream=\"org-a\"} -9.2\n"));
+}
+
 TEST(Registry, NormalizationsAreCountedByKindAndFirstOfAKindIsSaid) {
   registry r(t0);
   auto& u = r.upstream("org-a");
@@ -148,6 +163,9 @@ TEST(Registry, StableGenerationMovesExactlyWhenTheStablePartChanges) {
       {"normalization", [&] { (void)a.count_normalizations("family_merged", 1); }},
       {"same normalization", [&] { (void)a.count_normalizations("family_merged", 2); }},
       {"api key reload", [&] { a.count_api_key_reload(); }},
+      {"clock skew", [&] { a.set_clock_skew(10.5); }},
+      {"same clock skew", [&] { a.set_clock_skew(10.5); }},
+      {"clock skew back", [&] { a.set_clock_skew(0); }},
       {"reload failed", [&] { r.set_reload_result(false, t0 + 70s); }},
       {"reload ok", [&] { r.set_reload_result(true, t0 + 80s); }},
       {"new upstream", [&] { r.upstream("b"); }},

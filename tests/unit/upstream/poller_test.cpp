@@ -15,6 +15,10 @@
 #include <string>
 
 #include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <ctime>
+#include <sstream>
 
 #include "cmp/snapshot/gzip.hpp"
 
@@ -243,6 +247,40 @@ TEST_F(Poller, CorruptGzipBodyIsAProtocolFault) {
   settle();
   EXPECT_EQ(store_.latest("org"), nullptr);
   EXPECT_EQ(metrics_.upstream("org").requests_by_code().count("protocol"), 1u);
+  p->stop();
+  p.reset();
+  settle();
+}
+
+// The skew comes from the answer's Date and the times the request left and
+// its head came back, read with the poller's clock: a clock pinned at
+// :20, a Date of :30, a request that took 100 ms.
+TEST_F(Poller, DateHeaderSetsTheClockSkewGaugeAndWarnsOnce) {
+  std::ostringstream lines;
+  log_ = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(lines));
+  log_->set_level(spdlog::level::info);
+  fetch_result answer = ok("a{endpoint=\"x\"} 1\na{endpoint=\"y\"} 2\nb 3\n", text_type);
+  const std::time_t api = wall_clock::to_time_t(pinned_now()) + 10;
+  char date[64];
+  std::tm tm{};
+  gmtime_r(&api, &tm);
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  answer.date = date;
+  answer.request_sent_after = 20ms;
+  answer.head_received_after = 120ms;
+  fake_upstream up{nullptr, answer};
+  auto p = make(fetch_from(up));
+  poller::start(p);
+  settle();
+  ASSERT_EQ(up.requests, 1);
+  const auto skew = metrics_.upstream("org").clock_skew();
+  ASSERT_TRUE(skew.has_value());
+  EXPECT_DOUBLE_EQ(*skew, 9.88);  // at least 10 s - 120 ms ahead
+  const auto text = lines.str();
+  EXPECT_NE(text.find("clock skew: the API's clock is 9.9 s ahead of ours"), std::string::npos) << text;
+  // What a new user looks for: the first snapshot, what it holds.
+  EXPECT_NE(text.find("upstream=org first snapshot: 2 families, 3 series, 2 endpoints"), std::string::npos)
+      << text;
   p->stop();
   p.reset();
   settle();

@@ -41,6 +41,23 @@ config::upstream upstream_cfg() {
   return cfg;
 }
 
+// What the first-snapshot log line says: the upstream's families, series
+// and distinct endpoints, the endpoint label found under its served name.
+TEST(PrepareSnapshot, CountsFamiliesSeriesAndEndpoints) {
+  std::optional<derived_counters> derived;
+  auto cfg = upstream_cfg();
+  cfg.derived_counters = true;  // its families are the proxy's, not counted
+  auto p = prepare_snapshot(fetched(body, text_type, 1'700'000'040'000), cfg, std::nullopt, derived);
+  ASSERT_NE(p.snap, nullptr) << p.error;
+  EXPECT_EQ(p.counts.families, 2u);
+  EXPECT_EQ(p.counts.series, 3u);
+  EXPECT_EQ(p.counts.endpoints, 2u);
+  cfg.rename_labels.clear();
+  derived.reset();
+  p = prepare_snapshot(fetched(body, text_type, 1'700'000'040'000), cfg, std::nullopt, derived);
+  EXPECT_EQ(p.counts.endpoints, 2u);
+}
+
 // The snapshot is what the poller built inline before the work moved to a
 // worker: ingest, timestamps, series_text, byte for byte.
 TEST(PrepareSnapshot, SameSnapshotAsTheInlinePipeline) {

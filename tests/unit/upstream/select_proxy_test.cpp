@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
+#include <vector>
+
+#include <fmt/format.h>
 #include <string>
 
 #include <boost/url/parse.hpp>
@@ -57,6 +61,52 @@ TEST(SelectProxy, NoProxyMatchesHostsAndDomainSuffixesOnly) {
   EXPECT_EQ(with("bras.ai,example.com"), "p:3128");  // not a label boundary
   EXPECT_EQ(with(""), "p:3128");
   EXPECT_EQ(with(" , ,"), "p:3128");
+}
+
+std::optional<proxy_endpoint> proxy_of(const env_map& env, const std::string& configured = "") {
+  const auto u = boost::urls::parse_uri(api).value();
+  return select_proxy(u, configured, [&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+// user:password from the URL become the CONNECT's Proxy-Authorization,
+// percent-decoded first (RFC 7617: base64 of user ":" password).
+TEST(SelectProxy, CredentialsBecomeBasicProxyAuthorization) {
+  struct row {
+    std::string url;
+    std::string authorization;
+  };
+  const std::vector<row> table = {
+      {"http://proxy:3128", ""},
+      {"http://alice:s3cret@proxy:3128", "Basic YWxpY2U6czNjcmV0"},           // alice:s3cret
+      {"http://alice@proxy:3128", "Basic YWxpY2U6"},                         // alice:
+      {"http://al%40ice:p%3Ass%2Fw%20rd@proxy:3128", "Basic YWxAaWNlOnA6c3MvdyByZA=="},  // al@ice:p:ss/w rd
+      {"alice:s3cret@proxy:3128", "Basic YWxpY2U6czNjcmV0"},                 // no scheme
+  };
+  for (const auto& r : table) {
+    SCOPED_TRACE(r.url);
+    const auto p = proxy_of({}, r.url);
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(p->host, "proxy");
+    EXPECT_EQ(p->port, "3128");
+    EXPECT_EQ(p->origin, "proxy_url");
+    EXPECT_EQ(p->authorization.expose(), r.authorization);
+    // It is a secret: printed, it redacts itself.
+    EXPECT_EQ(fmt::format("{}", p->authorization), "<redacted>");
+  }
+}
+
+TEST(SelectProxy, CredentialsFromTheEnvironmentNameTheirVariable) {
+  auto p = proxy_of({{"HTTPS_PROXY", "http://bob:pw@upper:8080"}});
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->origin, "HTTPS_PROXY");
+  EXPECT_EQ(p->authorization.expose(), "Basic Ym9iOnB3");  // bob:pw
+  p = proxy_of({{"https_proxy", "http://lower:9090"}});
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->origin, "https_proxy");
+  EXPECT_TRUE(p->authorization.empty());
 }
 
 TEST(SelectProxy, UnusableProxyValueIsNoProxy) {
