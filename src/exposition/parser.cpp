@@ -208,6 +208,7 @@ class text_parser {
               bool repairing)
       : body_(body),
         limits_(limits),
+        label_limits_((limits.label_limit | limits.label_name_length_limit | limits.label_value_length_limit) != 0),
         line_start_(body.data()),
         openmetrics_(format == body_format::openmetrics),
         repairing_(repairing) {}
@@ -285,7 +286,7 @@ class text_parser {
         parse_om_comment(begin, eol);
         return eol;
       }
-      return parse_sample(begin, eol);
+      return parse_sample<true>(begin, eol);
     }
     const char* p = skip_blanks(begin, eol);
     if (p == eol) return eol;
@@ -303,7 +304,7 @@ class text_parser {
       fail(begin, "blank before the metric name of a sample (Prometheus reads it as part of "
                   "the name)");
     }
-    return parse_sample(p, eol);
+    return parse_sample<false>(p, eol);
   }
 
   const char* scan_metric_name(const char* p, const char* eol, const char* what) {
@@ -559,11 +560,11 @@ class text_parser {
   // is left must have unique names (the head refuses the sample otherwise).
   // `series` is false for an exemplar's labels, which Prometheus stores
   // apart and never refuses a scrape for.
+  template <bool om>
   const char* parse_labels(const char* q, const char*& line_end_out, bool series = true) {
     // A local copy: through the reference, every store the loop makes could
     // alias it, and it would be reloaded at every byte.
     const char* eol = line_end_out;
-    const bool om = openmetrics_;  // a register, not a load after every store
     bool empty_value = false;
     bool hinted = true;  // every name is the previous label set's at its place
     bool after_comma = false;
@@ -601,43 +602,8 @@ class text_parser {
       // the blanks before it (text) and right after its closing quote.
       if (!om && q < eol && is(*q, detail::blank)) q = skip_blanks_and_nuls(q, eol);
       if (q == eol || *q != '"') fail(q, "expected '\"' to start the value of label " + quote(name));
-      const char* const value_begin = ++q;
       bool escaped = false;
-      unsigned high = 0;
-      for (;;) {
-        q = skip_plain_value_bytes(q, eol);
-        if (q == eol) {
-          if (om || eol == end_) fail(q, "unterminated value of label " + quote(name));
-          q = next_physical_line(eol);
-          eol = line_end(q);
-          continue;
-        }
-        const char c = *q;
-        if (c == '"') break;
-        if (c == '\\') {
-          // A backslash escapes any byte but a newline; only \\, \" and \n
-          // mean something (unescape_to), as in Prometheus.
-          if (q + 1 == eol) fail(q + 1, "unterminated value of label " + quote(name));
-          escaped = true;
-          high |= static_cast<unsigned char>(q[1]);
-          q += 2;
-          continue;
-        }
-        high |= static_cast<unsigned char>(c);
-        ++q;
-      }
-      // NULs right after the closing quote are skipped by the lexer, which
-      // then cuts the value one byte before where it stopped: the value is
-      // what is quoted, the quote, and all but one of the NULs.
-      const char* value_end = q;
-      while (q + 1 < eol && q[1] == '\0') ++q;
-      if (q != value_end) value_end = q;
-      const std::string_view raw(value_begin, static_cast<std::size_t>(value_end - value_begin));
-      // Escapes are ASCII, so the raw bytes are valid UTF-8 exactly when the
-      // unescaped ones are.
-      if ((high & 0x80) != 0 && !detail::valid_utf8(raw)) {
-        fail(value_begin, "value of label " + quote(name) + " is not valid UTF-8");
-      }
+      const std::string_view raw = scan_label_value(++q, eol, om, name, escaped);
       if (series && name[0] == '_' && name == "__name__") check_name_label(name_begin, raw, escaped);
       empty_value |= raw.empty();
       // Field by field: a whole raw_label built on the stack and copied in
@@ -673,6 +639,51 @@ class text_parser {
     }
     unique_count_ = duplicate_at_ ? 0 : label_count_;
     return q;
+  }
+
+  // A label value from after its opening quote: returns its raw (escaped)
+  // bytes, checked to be UTF-8, with `q` on the last byte of its token (the
+  // closing quote, or the NULs the lexer skips after it); `eol` moves on
+  // when a text value spans lines.
+  [[gnu::always_inline]] std::string_view scan_label_value(const char*& q, const char*& eol, bool om,
+                                                           std::string_view name, bool& escaped) {
+    const char* const value_begin = q;
+    unsigned high = 0;
+    for (;;) {
+      q = skip_plain_value_bytes(q, eol);
+      if (q == eol) {
+        if (om || eol == end_) fail(q, "unterminated value of label " + quote(name));
+        q = next_physical_line(eol);
+        eol = line_end(q);
+        continue;
+      }
+      const char c = *q;
+      if (c == '"') break;
+      if (c == '\\') {
+        // A backslash escapes any byte but a newline; only \\, \" and \n
+        // mean something (unescape_to), as in Prometheus.
+        if (q + 1 == eol) fail(q + 1, "unterminated value of label " + quote(name));
+        escaped = true;
+        high |= static_cast<unsigned char>(q[1]);
+        q += 2;
+        continue;
+      }
+      high |= static_cast<unsigned char>(c);
+      ++q;
+    }
+    // NULs right after the closing quote are skipped by the lexer, which
+    // then cuts the value one byte before where it stopped: the value is
+    // what is quoted, the quote, and all but one of the NULs.
+    const char* value_end = q;
+    while (q + 1 < eol && q[1] == '\0') ++q;
+    if (q != value_end) value_end = q;
+    const std::string_view raw(value_begin, static_cast<std::size_t>(value_end - value_begin));
+    // Escapes are ASCII, so the raw bytes are valid UTF-8 exactly when the
+    // unescaped ones are.
+    if ((high & 0x80) != 0 && !detail::valid_utf8(raw)) {
+      fail(value_begin, "value of label " + quote(name) + " is not valid UTF-8");
+    }
+    return raw;
   }
 
   const char* next_physical_line(const char* eol) {
@@ -803,6 +814,8 @@ class text_parser {
   }
 
   // Returns the end of the line (later than `eol` if a label value spans lines).
+  // One instance per grammar: the text one carries no OpenMetrics branch.
+  template <bool om>
   const char* parse_sample(const char* p, const char* eol) {
     const char* const name_begin = p;
     const char* q = skip_known_name(p, eol, previous_name_, detail::metric_char);
@@ -812,15 +825,15 @@ class text_parser {
     label_count_ = 0;
     duplicate_at_ = nullptr;
     const char* series_end = q;
-    if (openmetrics_) {
-      if (q < eol && *q == '{') series_end = q = parse_labels(q + 1, eol);
+    if constexpr (om) {
+      if (q < eol && *q == '{') series_end = q = parse_labels<om>(q + 1, eol);
       if (q == eol || *q != ' ') fail(q, "expected ' ' and a value after " + quote({name_begin, series_end}));
       ++q;
       if (q == eol || *q == ' ') fail(q, "expected value after " + quote({name_begin, series_end}));
     } else {
       const char* t = skip_blanks(q, eol);
       if (t < eol && *t == '{') {
-        series_end = q = parse_labels(t + 1, eol);
+        series_end = q = parse_labels<om>(t + 1, eol);
         t = skip_blanks(q, eol);
       }
       // promlex: the value may follow the name or the `}` with no blank
@@ -831,12 +844,16 @@ class text_parser {
     }
 
     const char* const value_begin = q;
-    q = openmetrics_ ? skip_om_token(q, eol) : skip_token(q, eol);
+    if constexpr (om) {
+      q = skip_om_token(q, eol);
+    } else {
+      q = skip_token(q, eol);
+    }
     reject_cr(value_begin, q);
     const double value = parse_value({value_begin, static_cast<std::size_t>(q - value_begin)});
 
     std::optional<std::int64_t> timestamp;
-    if (openmetrics_) {
+    if constexpr (om) {
       q = parse_om_tail(name, q, eol, timestamp);
     } else {
       q = skip_blanks(q, eol);
@@ -853,16 +870,14 @@ class text_parser {
       }
     }
 
-    if (limits_.label_limit | limits_.label_name_length_limit | limits_.label_value_length_limit) {
-      check_label_limits(name_begin, name);
-    }
+    if (label_limits_) check_label_limits(name_begin, name);
     ++sample_count_;
     if (duplicate_at_) {
       if (!timestamp || !out_of_bounds(*timestamp)) fail(duplicate_at_, std::move(duplicate_reason_));
       note(kind::out_of_bounds_dropped, line_no_);
       return eol;
     }
-    if (openmetrics_ && timestamp && *timestamp < 0) {
+    if (om && timestamp && *timestamp < 0) {
       // Prometheus drops such a sample as out of bounds and keeps the rest;
       // the text format the daemon also serves cannot carry it at all.
       note(kind::negative_timestamp_dropped, line_no_);
@@ -870,10 +885,15 @@ class text_parser {
     }
     if (repairing_) {
       keep_sample(name, value, timestamp);
-      return eol;
+    } else {
+      place_sample(name, name_begin, value, timestamp);
     }
+    return eol;
+  }
 
-    // Find the sample's family.
+  // The strict pass: the sample into the open family, or a new one.
+  [[gnu::always_inline]] void place_sample(std::string_view name, const char* name_begin, double value,
+                                           std::optional<std::int64_t> timestamp) {
     membership m = membership::none;
     if (has_current_) m = member_of(families_.back(), name);
     if (m == membership::bare_histogram) throw needs_repair{};
@@ -895,7 +915,6 @@ class text_parser {
       // point of it (explicit timestamps); the repairing pass tells which.
       throw needs_repair{};
     }
-    return eol;
   }
 
   // Whether Prometheus, scraping at limits_.scrape_time_ms, drops a sample
@@ -1021,7 +1040,7 @@ class text_parser {
     // still holds the sample's own: keep those (exemplars are rare).
     const std::vector<raw_label> sample_labels(labels_.begin(), labels_.begin() + label_count_);
     label_count_ = 0;
-    q = parse_labels(q, eol, false);
+    q = parse_labels<true>(q, eol, false);
     std::copy(sample_labels.begin(), sample_labels.end(), labels_.begin());
     label_count_ = sample_labels.size();
     if (q == eol || *q != ' ' || q + 1 == eol || q[1] == ' ') fail(q, "expected ' ' and the value of an exemplar");
@@ -1188,6 +1207,7 @@ class text_parser {
   std::string_view body_;
   const char* const end_ = body_.data() + body_.size();
   const parse_limits& limits_;
+  const bool label_limits_;  // any of the three label limits set
   const char* line_start_;
   std::size_t line_no_ = 1;
   family_list families_;
