@@ -1,18 +1,18 @@
 // The scrape path without sockets: what the server does per /metrics request
 // once the request is parsed, on Cerebras-shaped views of ~4 KB, ~100 KB and
-// ~1 MB (1, 30 and 300 endpoints of bench/cerebras_payload.hpp, parsed with
-// parse_text and rendered once with render_view, as a poll would).
+// ~1 MB (1, 30 and 300 endpoints of bench/cerebras_payload.hpp, rendered
+// once with render_snapshot, as a poll does).
 //
 //   bm_handle_metrics       routing + content negotiation (handler.cpp)
-//   bm_scrape_assemble      handle() + scrape_assembler (the view's bytes, the
-//                           cached stable self-metrics, the live ones rendered
-//                           into a reused buffer, + gzip_finish), i.e.
-//                           everything http_server.cpp does before the write
-//                           except formatting the response head
+//   bm_scrape_assemble      handle() + picking the prepared bytes (the view's,
+//                           the prepared self-metrics', the gzip trailer),
+//                           i.e. everything http_server.cpp does before the
+//                           write except formatting the response head
 //   bm_self_metrics_render  registry::render (all self-metrics) alone
-//   bm_tail_deflate_setting the tail's deflate at other zlib settings
-//   bm_gzip_begin           the per-poll compression of a body (MB/s of input)
-//   bm_render_view          the per-poll merge + render of both formats
+//   bm_self_metrics_prepare render + gzip end piece: once a second at most
+//   bm_gzip_begin           compression of a whole body (MB/s of input)
+//   bm_render_snapshot      per poll: merge, render both formats, gzip both
+//   bm_merge_views          per burst: N organizations' snapshots merged, gzipped
 //   bm_http_keepalive_scrape  the same scrape through http_server and a
 //                           loopback socket, request parsing included
 //
@@ -34,7 +34,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -46,6 +45,7 @@
 #include "cmp/server/handler.hpp"
 #include "cmp/server/http_server.hpp"
 #include "cmp/server/scrape_body.hpp"
+#include "cmp/exposition/transform.hpp"
 #include "cmp/snapshot/gzip.hpp"
 #include "cmp/snapshot/snapshot.hpp"
 #include "cmp/telemetry/registry.hpp"
@@ -85,18 +85,18 @@ void payload_sizes(benchmark::internal::Benchmark* b) {
   for (int n : {1, 30, 300}) b->Arg(n);
 }
 
-std::shared_ptr<const snapshot::exposition_view> make_view(std::size_t endpoints) {
-  const std::string body = bench::cerebras_payload(endpoints);
-  auto parsed = exposition::parse_text(body);
+std::shared_ptr<const snapshot::snapshot> make_snapshot(std::size_t endpoints, const std::string& org = "default") {
+  auto parsed = exposition::parse_text(bench::cerebras_payload(endpoints));
   if (!parsed) std::abort();
-  auto s = std::make_shared<snapshot::snapshot>();
-  s->upstream = "default";
-  // As a poll leaves it (a memfd above 64 KiB) and the store renders it:
-  // the view refers to the snapshot's text, which plain scrapes sendfile.
-  s->text = snapshot::shared_text::make(snapshot::series_text(*parsed, &s->series));
-  s->fetched_at = wall_clock::now();
-  s->window_end = s->fetched_at;
-  return snapshot::merge_renders({snapshot::render_upstream(s)});
+  // Told apart by an `org` label when several are merged, as a
+  // multi-organization config does.
+  if (org != "default") exposition::add_labels(*parsed, {{"org", org}});
+  return snapshot::render_snapshot(org, *parsed, wall_clock::now(), wall_clock::now());
+}
+
+// One organization's view, as a poll leaves it.
+std::shared_ptr<const snapshot::exposition_view> make_view(std::size_t endpoints) {
+  return make_snapshot(endpoints)->own;
 }
 
 // A registry shaped like a running daemon's with one upstream.
@@ -115,8 +115,10 @@ void fill_registry(telemetry::registry& r) {
 }
 
 server::handler_context context_for(std::shared_ptr<const snapshot::exposition_view> view) {
+  auto views = std::make_shared<snapshot::served_views>();
+  views->all = std::move(view);
   server::handler_context ctx;
-  ctx.view = [v = std::move(view)] { return v; };
+  ctx.views = [views] { return views; };
   return ctx;
 }
 
@@ -147,7 +149,7 @@ void bm_scrape_assemble(benchmark::State& state) {
   const bool om_wanted = state.range(2) != 0;
   telemetry::registry metrics;
   fill_registry(metrics);
-  server::scrape_assembler assembler(metrics);
+  server::self_metrics self(metrics, std::chrono::seconds(1));
   server::scrape_body body;
   server::request_view req;
   req.target = "/metrics";
@@ -155,20 +157,18 @@ void bm_scrape_assemble(benchmark::State& state) {
   req.accept_encoding = gzip ? "gzip, deflate" : "";
   const auto scrape_once = [&] {
     const auto now = wall_clock::now();
-    auto resp = server::handle(req, ctx, now);
+    const auto m = std::get<server::metrics_request>(server::handle(req, ctx, now));
     metrics.count_scrape(200);
-    assembler.assemble(ctx.view(), resp.format, resp.gzip, now, body);
+    body.assemble(ctx.views()->all, self.get(m.format, now), m.format, m.gzip);
     benchmark::DoNotOptimize(body.parts.data());
   };
-  // Warm-up: buffers reach their steady size, the stable self-metrics and
-  // process metrics get cached.
+  // Warm-up: buffers reach their steady size, the self-metrics are prepared.
   scrape_once();
   const auto allocs0 = g_allocs.load();
   for (auto _ : state) scrape_once();
   state.counters["allocs"] = benchmark::Counter(static_cast<double>(g_allocs.load() - allocs0),
                                                 benchmark::Counter::kAvgIterations);
-  state.counters["response_bytes"] = static_cast<double>(body.size());
-  state.counters["live_bytes"] = static_cast<double>(body.live.size());
+  state.counters["response_bytes"] = static_cast<double>(body.size);
 }
 BENCHMARK(bm_scrape_assemble)
     ->ArgNames({"endpoints", "gzip", "om"})
@@ -190,56 +190,23 @@ void bm_self_metrics_render(benchmark::State& state) {
 }
 BENCHMARK(bm_self_metrics_render)->ArgName("om")->Arg(0)->Arg(1);
 
-void bm_gzip_tail_finish(benchmark::State& state) {
-  const auto view = make_view(30);
+// What preparing the self-metrics costs (at most once a second, and when
+// a poll changes them): render, and compress as the gzip end piece.
+void bm_self_metrics_prepare(benchmark::State& state) {
   telemetry::registry metrics;
   fill_registry(metrics);
-  std::string tail;
-  metrics.render_live(tail, exposition::format::text, wall_clock::now());
-  std::string out;
+  server::self_metrics self(metrics, std::chrono::milliseconds(0));
+  std::size_t plain = 0, packed = 0;
   for (auto _ : state) {
-    snapshot::gzip_finish(view->text.gzip, tail, out);
-    benchmark::DoNotOptimize(out.data());
+    const auto t = self.get(exposition::format::openmetrics, wall_clock::now());
+    plain = t->plain.size();
+    packed = t->gzip.bytes.size();
+    benchmark::DoNotOptimize(t);
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * tail.size()));
-  state.counters["tail_bytes"] = static_cast<double>(tail.size());
-  state.counters["out_bytes"] = static_cast<double>(out.size());
+  state.counters["plain_bytes"] = static_cast<double>(plain);
+  state.counters["gzip_bytes"] = static_cast<double>(packed);
 }
-BENCHMARK(bm_gzip_tail_finish);
-
-// What deflating the live self-metrics per scrape would cost instead of
-// gzip_finish's stored blocks (the measurement behind that choice): raw
-// deflate with Z_FINISH after deflateReset, at several zlib settings. Arg: level, or level 1 with
-// -2 Z_HUFFMAN_ONLY, -3 Z_RLE, -4 Z_FIXED. `out_bytes` is what the tail adds
-// on the wire (level 0: stored, i.e. the tail uncompressed).
-void bm_tail_deflate_setting(benchmark::State& state) {
-  telemetry::registry metrics;
-  fill_registry(metrics);
-  std::string tail;
-  metrics.render_live(tail, exposition::format::text, wall_clock::now());
-  const int arg = static_cast<int>(state.range(0));
-  const int level = arg < 0 ? 1 : arg;
-  const int strategy = arg == -2 ? Z_HUFFMAN_ONLY : arg == -3 ? Z_RLE : arg == -4 ? Z_FIXED : Z_DEFAULT_STRATEGY;
-  z_stream z{};
-  if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, strategy) != Z_OK) std::abort();
-  std::string out(deflateBound(&z, static_cast<uLong>(tail.size())) + 64, '\0');
-  std::size_t produced = 0;
-  for (auto _ : state) {
-    deflateReset(&z);
-    z.next_in = reinterpret_cast<Bytef*>(tail.data());
-    z.avail_in = static_cast<uInt>(tail.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    if (deflate(&z, Z_FINISH) != Z_STREAM_END) std::abort();
-    produced = out.size() - z.avail_out;
-    benchmark::DoNotOptimize(out.data());
-  }
-  deflateEnd(&z);
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * tail.size()));
-  state.counters["tail_bytes"] = static_cast<double>(tail.size());
-  state.counters["out_bytes"] = static_cast<double>(produced);
-}
-BENCHMARK(bm_tail_deflate_setting)->ArgName("level")->Arg(6)->Arg(1)->Arg(-2)->Arg(-3)->Arg(-4)->Arg(0);
+BENCHMARK(bm_self_metrics_prepare)->Unit(benchmark::kMicrosecond);
 
 // Per poll, not per scrape: MB/s of uncompressed input.
 void bm_gzip_begin(benchmark::State& state) {
@@ -257,24 +224,34 @@ void bm_gzip_begin(benchmark::State& state) {
 }
 BENCHMARK(bm_gzip_begin)->Apply(payload_sizes)->Unit(benchmark::kMicrosecond);
 
-// Per poll: merge one snapshot and render text + OpenMetrics, plain + gzip.
-void bm_render_view(benchmark::State& state) {
+// Per poll: merge one organization's families, render text +
+// OpenMetrics, gzip both (its own view).
+void bm_render_snapshot(benchmark::State& state) {
   const std::string body = bench::cerebras_payload(static_cast<std::size_t>(state.range(0)));
   auto parsed = exposition::parse_text(body);
   if (!parsed) std::abort();
-  auto s = std::make_shared<snapshot::snapshot>();
-  s->upstream = "default";
-  s->text = snapshot::series_text(*parsed, &s->series);
-  s->fetched_at = wall_clock::now();
-  s->window_end = s->fetched_at;
-  const std::vector<std::shared_ptr<const snapshot::snapshot>> snaps{s};
   for (auto _ : state) {
-    auto v = snapshot::render_view(snaps);
-    benchmark::DoNotOptimize(v);
+    auto s = snapshot::render_snapshot("default", *parsed, wall_clock::now(), wall_clock::now());
+    benchmark::DoNotOptimize(s);
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
 }
-BENCHMARK(bm_render_view)->Apply(payload_sizes)->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_render_snapshot)->Apply(payload_sizes)->Unit(benchmark::kMillisecond);
+
+// Per burst: the merged view of N organizations of ~100 KB each (their
+// `org` label tells them apart), both formats, gzipped whole.
+void bm_merge_views(benchmark::State& state) {
+  std::vector<std::shared_ptr<const snapshot::snapshot>> parts;
+  for (int i = 0; i < state.range(0); ++i) parts.push_back(make_snapshot(30, "org" + std::to_string(i)));
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    auto v = snapshot::merge_views(parts);
+    bytes = v->text.plain.size() + v->openmetrics.plain.size();
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+BENCHMARK(bm_merge_views)->ArgName("orgs")->Arg(10)->Arg(100)->Unit(benchmark::kMillisecond);
 
 // The whole scrape through http_server on 127.0.0.1: one keep-alive
 // connection, a blocking client sending what Prometheus sends and reading

@@ -33,8 +33,8 @@ cmp::server::method to_method(http::verb v) {
 const cmp::server::handler_context& context() {
   static const cmp::server::handler_context ctx = [] {
     cmp::server::handler_context c;
-    auto view = std::make_shared<cmp::snapshot::exposition_view>();
-    c.view = [view] { return view; };
+    auto views = std::make_shared<cmp::snapshot::served_views>();
+    c.views = [views] { return views; };
     c.upstreams = [](cmp::server::wall_clock::time_point) {
       cmp::server::upstream_status u;
       u.name = "default";
@@ -83,7 +83,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     view.authorization = field(http::field::authorization);
     auto it = req.find("X-Prometheus-Scrape-Timeout-Seconds");
     if (it != req.end()) view.scrape_timeout = {it->value().data(), it->value().size()};
-    const auto resp = cmp::server::handle(view, context(), cmp::server::wall_clock::now());
+    const auto answer = cmp::server::handle(view, context(), cmp::server::wall_clock::now());
+    if (const auto* m = std::get_if<cmp::server::metrics_request>(&answer)) {
+      if (m->wait_for_first.count() < 0) std::abort();
+      continue;
+    }
+    const auto& resp = std::get<cmp::server::response>(answer);
     static const std::set<unsigned> allowed = {200, 401, 403, 404, 405, 500, 503};
     if (!allowed.contains(resp.status)) std::abort();
     auto has = [&](std::string_view name) {
@@ -93,7 +98,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     };
     if (resp.status == 405 && !has("Allow")) std::abort();
     if (resp.status == 401 && !has("WWW-Authenticate")) std::abort();
-    if (resp.metrics && resp.wait_for_first.count() < 0) std::abort();
   }
   return 0;
 }

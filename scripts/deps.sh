@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages listed in scripts/packages/<set>.txt that are
 # not installed yet. Idempotent and quiet when everything is there.
-# Usage: scripts/deps.sh build|runtime|test [...]
+# A name with an architecture (libssl-dev:arm64) makes dpkg accept that
+# architecture first (multiarch, for cross builds).
+# Usage: scripts/deps.sh build|runtime|test|release|cross-arm64 [...]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 [ $# -gt 0 ] || set -- build
@@ -26,5 +28,14 @@ echo "deps.sh: installing ${missing[*]}" >&2
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+for pkg in "${missing[@]}"; do
+  case "$pkg" in
+    *:*)
+      arch=${pkg##*:}
+      if [ "$arch" != "$(dpkg --print-architecture)" ] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+        $sudo dpkg --add-architecture "$arch"
+      fi ;;
+  esac
+done
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -14,6 +14,8 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "dependencies"
 scripts/deps.sh build test
+# The arm64 cross toolchain and :arm64 libraries for the cross_arm64_smoke test.
+scripts/cross-deps.sh build/cross-arm64 >/dev/null
 
 # ccache (when installed) makes rebuilds on the same machine cheap; a fresh
 # machine just builds everything.

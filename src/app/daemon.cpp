@@ -13,8 +13,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <map>
 #include <random>
 
@@ -22,7 +20,6 @@
 #include <spdlog/spdlog.h>
 
 #include "cmp/app/logging.hpp"
-#include "cmp/app/scheduling.hpp"
 #include "cmp/config/web_config.hpp"
 #include "cmp/server/http_server.hpp"
 #include "cmp/server/web_security.hpp"
@@ -50,6 +47,29 @@ config::config load_effective_config(const overrides& o) {
 
 namespace {
 
+// The threads that keep CPU work and disk waits off the I/O thread:
+// - poll: each poll's CPU work (gzip decode, parse, transforms, the
+//   snapshot's render and gzip). Its own thread rather than the rebuild's:
+//   at N=300 a rebuild takes hundreds of ms and would hold every poll of
+//   the burst behind it, and with both threads both cores of a small
+//   machine are used.
+// - rebuild: the merged views of a burst (snapshot_store::rebuild), and
+//   malloc_trim.
+// - files: the state files' writes (an fsync waits on the disk, not the
+//   CPU: two threads; each organization's writes are ordered by its
+//   writer's strand).
+// The daemon joins them before anything they use dies.
+struct workers {
+  asio::thread_pool poll{1};
+  asio::thread_pool rebuild{1};
+  asio::thread_pool files{2};
+  void join() {
+    poll.join();
+    files.join();
+    rebuild.join();
+  }
+};
+
 // Raises the soft fd limit to the hard one: every scraper connection is an fd.
 void raise_fd_limit() {
   rlimit rl{};
@@ -71,7 +91,7 @@ class daemon {
         signals_(ioc_, SIGTERM, SIGINT, SIGHUP),
         tick_(ioc_),
         rng_(std::random_device{}()),
-        render_timer_(ioc_),
+        rebuild_timer_(ioc_),
         lag_timer_(ioc_) {
     sink_->set_formatter(make_formatter(config_.log.format));
     apply_log_level();
@@ -80,26 +100,13 @@ class daemon {
   daemon& operator=(const daemon&) = delete;
   ~daemon() {
     // Normally done by run() already; here for an early return or an
-    // exception: no write may be cut short, and no pool thread may outlive
-    // what it uses.
-    poll_pool_.join();
-    file_pool_.join();
-    render_pool_.join();
+    // exception: no write may be cut short, and no worker may outlive what
+    // it uses.
+    workers_.join();
   }
 
   int run() {
     raise_fd_limit();
-    const int not_lowered = run_in_background(poll_pool_, poll_threads) +
-                            run_in_background(render_pool_, render_threads) +
-                            run_in_background(file_pool_, file_threads);
-    if (not_lowered != 0)
-      log_->warn("{} worker threads could not lower their priority; they compete with the I/O thread",
-                 not_lowered);
-    // This thread runs the io_context (below).
-    if (!request_short_slice())
-      log_->warn("could not request a short time slice for the I/O thread ({}); scrapes may wait "
-                 "for other threads' slices on a busy machine",
-                 std::strerror(errno));
     for (const auto& w : config_.warnings) log_->warn("{}", w);
     auto pollers = make_pollers(config_);
     if (!pollers) return exit_config;
@@ -120,11 +127,11 @@ class daemon {
     log_->info("cerebras-metrics-proxy {} ({}) listening on {}:{} ({})", CMP_VERSION, telemetry::build_revision(),
                ep.address().to_string(), ep.port(), security->tls ? "https" : "http");
 
-    // The first view (every upstream known, none served yet) is rendered
+    // The first views (every upstream known, none served yet) are built
     // here, so that /metrics?upstream=NAME knows the names from the first
-    // scrape on; from now on renders run on the render thread.
+    // scrape on; from now on rebuilds run on the rebuild thread.
     configure_store();
-    store_.set_scheduler([this] { schedule_render(); });
+    store_.set_scheduler([this] { schedule_rebuild(); });
     pollers_ = std::move(*pollers);
     for (auto& p : pollers_) upstream::poller::start(p);
     server_->start();
@@ -141,7 +148,7 @@ class daemon {
     for (auto& p : pollers_) p->abort();
     for (auto& p : retired_) p->abort();
     tick_.cancel();
-    render_timer_.cancel();
+    rebuild_timer_.cancel();
     lag_timer_.cancel();
     signals_.cancel();
     view_installed_.cancel();
@@ -151,13 +158,13 @@ class daemon {
     // and the state writes must reach the disk (a ledger entry, a snapshot
     // the next start restores): wait for both, then let the coroutines that
     // awaited them see `stopping` and end, while everything they use lives.
-    poll_pool_.join();
-    file_pool_.join();
+    workers_.poll.join();
+    workers_.files.join();
     ioc_.restart();
     ioc_.poll();
-    // A render in flight only reads its job's immutable snapshots; its
+    // A rebuild in flight only reads its job's immutable snapshots; its
     // result, posted to ioc_, is dropped unrun.
-    render_pool_.join();
+    workers_.rebuild.join();
     log_->info("stopped");
     return exit_ok;
   }
@@ -171,7 +178,7 @@ class daemon {
 
   server::handler_context handler_context() {
     server::handler_context ctx;
-    ctx.view = [this] { return store_.view(); };
+    ctx.views = [this] { return store_.views(); };
     ctx.view_catching_up = [this] { return store_.catching_up(); };
     ctx.view_installed = &view_installed_;
     ctx.upstreams = [this](wall_clock::time_point now) { return store_.statuses(now); };
@@ -231,9 +238,9 @@ class daemon {
           ledger = fresh;
         }
         auto& files = state_writers_[u.url];
-        if (!files) files = std::make_shared<upstream::state_writer>(file_pool_.get_executor());
+        if (!files) files = std::make_shared<upstream::state_writer>(workers_.files.get_executor());
         upstream::poller_context pc{ioc_, store_, metrics_, poll_log_, [this] { return jitter_(rng_); },
-                                    c.state_dir, c.source, poll_pool_.get_executor(), files};
+                                    c.state_dir, c.source, workers_.poll.get_executor(), files};
         out.push_back(std::make_shared<upstream::poller>(pc, u, std::move(key), tls, ledger));
       } catch (const config::config_error& e) {
         for (const auto& p : e.problems()) problems.push_back(p);
@@ -330,12 +337,12 @@ class daemon {
     });
   }
 
-  // glibc keeps the freed buffers of a burst of connections (measured: 26 MiB
-  // after 1000 wrk connections closed); hand them back once the burst is
-  // over, i.e. open connections fell below half the peak seen since.
   // glibc keeps freed memory in its heap. Give it back after the two things
-  // that free a lot: a burst of connections ending (their buffers), and a
-  // new view replacing the old one (the old bodies and the poll's parse).
+  // that free a lot: a burst of connections ending (their buffers: 26 MiB
+  // after 1000 wrk connections closed), i.e. open connections fell below
+  // half the peak seen since, and new views replacing the old ones (the old
+  // snapshots and bodies). On the rebuild thread: a malloc_trim walks every
+  // arena and took 2-15 ms at N=300, a loop stall each time.
   void release_memory() {
     bool trim = false;
     const auto open = server_->open_connections();
@@ -344,18 +351,12 @@ class daemon {
       connection_peak_ = open;
     }
     connection_peak_ = std::max(connection_peak_, open);
-    auto view = store_.view();
-    if (trimmed_view_.lock() != view) {
+    auto views = store_.views();
+    if (trimmed_views_.lock() != views) {
       trim = true;
-      trimmed_view_ = view;
+      trimmed_views_ = views;
     }
-    // On the render thread, after the frees it makes there (it drops the
-    // replaced renders and views): a malloc_trim walks every arena and took
-    // 2-15 ms here at N=300 (uprobes on malloc_trim), a loop stall each time
-    // the view changed. It locks one arena at a time, so this thread's
-    // allocations wait only while the main arena (small: fetch buffers and
-    // sessions) is trimmed.
-    if (trim) asio::post(render_pool_, [] { malloc_trim(0); });
+    if (trim) asio::post(workers_.rebuild, [] { malloc_trim(0); });
   }
 
   void shutdown() {
@@ -364,7 +365,7 @@ class daemon {
     log_->info("shutting down");
     sd_notify(0, "STOPPING=1");
     server_->stop();
-    view_installed_.cancel();  // scrapes waiting for a render see `stopping` now
+    view_installed_.cancel();  // scrapes waiting for a rebuild see `stopping` now
     for (auto& p : pollers_) p->stop();
     signals_.cancel();
     shutdown_started_ = std::chrono::steady_clock::now();
@@ -386,7 +387,7 @@ class daemon {
         }
       } else {
         const auto now = wall_clock::now();
-        store_.refresh(now);  // a snapshot gone stale: re-render, and note_served() follows
+        store_.refresh(now);  // a snapshot gone stale: rebuild, and note_served() follows
         if (watchdog_enabled()) sd_notify(0, "WATCHDOG=1");
         release_memory();
       }
@@ -395,50 +396,49 @@ class daemon {
   }
 
   // The polls of a burst land together (every upstream at boundary +
-  // poll_offset) and each one used to re-render everything on this thread:
-  // N polls x O(N) work per cycle, blocking every scrape and fetch while it
-  // ran. Now a publish only marks the view dirty; the first one arms this
-  // timer, the burst's later ones join it, and one job renders on the render
-  // thread, reusing every unchanged upstream's render. Publishes during a
-  // render make exactly one more.
-  static constexpr auto render_coalesce = 100ms;
+  // poll_offset) and publish over a second or more (each poll's render takes
+  // a few ms on the poll thread). A rebuild at N=300 merges and gzips ~74 MB,
+  // so one every 100 ms of a burst was most of the daemon's CPU: now the
+  // views are rebuilt once the publishes pause for `rebuild_quiet`, or
+  // `rebuild_cap` after the first of them. Publishes during a rebuild make
+  // exactly one more. (A scrape that waits for a first snapshot's merge
+  // waits at most 1 s: http_server's resolve_view.)
+  static constexpr auto rebuild_quiet = 250ms;
+  static constexpr auto rebuild_cap = 1s;
 
-  void schedule_render() {
-    if (render_timer_armed_ || stopping_) return;
-    render_timer_armed_ = true;
-    render_timer_.expires_after(render_coalesce);
-    render_timer_.async_wait([this](boost::system::error_code ec) {
-      render_timer_armed_ = false;
-      if (!ec) start_render();
+  void schedule_rebuild() {
+    if (stopping_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!rebuild_timer_armed_) rebuild_first_ = now;
+    rebuild_due_ = std::min(now + rebuild_quiet, rebuild_first_ + rebuild_cap);
+    if (!rebuild_timer_armed_) {
+      rebuild_timer_armed_ = true;
+      wait_for_rebuild();
+    }
+  }
+
+  void wait_for_rebuild() {
+    rebuild_timer_.expires_at(rebuild_due_);
+    rebuild_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec && std::chrono::steady_clock::now() < rebuild_due_) return wait_for_rebuild();  // moved on meanwhile
+      rebuild_timer_armed_ = false;
+      if (!ec) start_rebuild();
     });
   }
 
-  void start_render() {
-    auto job = store_.begin_render(wall_clock::now());
+  void start_rebuild() {
+    auto job = store_.begin_rebuild(wall_clock::now());
     if (!job) return;
-    asio::post(render_pool_, [this, job = std::move(*job)] {
-      auto result = std::make_shared<snapshot::snapshot_store::render_result>(
-          snapshot::snapshot_store::render(job));
-      asio::post(ioc_, [this, result] {
-        // finish_render() drops the renders it replaces and the old view:
-        // at N=300 tens of thousands of blocks (each upstream's bodies and
-        // per-family pieces) allocated by the render thread, whose frees
-        // (malloc_consolidate, _int_free, unlink_chunk: ~30% of this
-        // thread's CPU in perf at N=300) stalled the loop for tens of ms.
-        // Hold references across the install and let them go on the render
-        // thread instead: the renders of the previous install (the store
-        // lets go of those it replaces now) and the previous view.
-        auto retired = std::move(installed_renders_);
-        installed_renders_.clear();
-        installed_renders_.reserve(result->renders.size());
-        for (const auto& r : result->renders) installed_renders_.push_back(r.second);
-        auto previous_view = store_.view();
-        const bool again = store_.finish_render(std::move(*result));
-        asio::post(render_pool_, [retired = std::move(retired), view = std::move(previous_view)]() mutable {
-          retired.clear();
-          view.reset();
-        });
-        if (again) schedule_render();
+    asio::post(workers_.rebuild, [this, job = std::move(*job)] {
+      auto views = snapshot::snapshot_store::rebuild(job);
+      asio::post(ioc_, [this, views = std::move(views)]() mutable {
+        // The views replaced (and the snapshots only they kept: at N=300
+        // hundreds of buffers made on the worker threads) are freed on the
+        // rebuild thread, not between two scrapes on this one.
+        auto old = store_.views();
+        const bool again = store_.finish_rebuild(std::move(views));
+        asio::post(workers_.rebuild, [old = std::move(old)] {});
+        if (again) schedule_rebuild();
         note_served();
         view_installed_.cancel();  // wakes the scrapes waiting while catching up
       });
@@ -447,9 +447,9 @@ class daemon {
 
   // The one writer of cerebras_proxy_snapshot_served: whether the installed
   // view has the upstream's series, so that the metric and the body of the
-  // same scrape agree (a fresh snapshot waits for its render, ~100 ms).
+  // same scrape agree (a fresh snapshot waits for its rebuild, ~100 ms).
   void note_served() {
-    const auto view = store_.view();
+    const auto view = store_.views()->all;
     for (const auto& u : config_.upstreams) {
       const bool served = std::find(view->served.begin(), view->served.end(), u.name) != view->served.end();
       metrics_.upstream(u.name).set_snapshot_served(served);
@@ -479,19 +479,9 @@ class daemon {
     return enabled;
   }
 
-  // Off the I/O thread too, joined by ~daemon() before any member dies, and
-  // declared first so that they outlive the strands and executors of theirs
-  // that pollers and writers hold:
-  // - each poll's CPU work (parse, transforms, its snapshot's text). Its own
-  //   thread rather than the render thread: at N=300 a render takes
-  //   hundreds of ms and would hold every poll of the burst behind it, and
-  //   with the render thread both cores of a small machine are used.
-  // - the state files' writes (an fsync waits on the disk, not the CPU: two
-  //   threads; each organization's writes are ordered by its writer's strand).
-  static constexpr int poll_threads = 1;
-  static constexpr int file_threads = 2;
-  asio::thread_pool poll_pool_{poll_threads};
-  asio::thread_pool file_pool_{file_threads};
+  // Declared first: joined by ~daemon() before any other member dies, they
+  // outlive the strands and executors of theirs that pollers and writers hold.
+  workers workers_;
   overrides overrides_;
   config::config config_;
   spdlog::sink_ptr sink_;
@@ -512,23 +502,16 @@ class daemon {
   bool stopping_ = false;
   std::chrono::steady_clock::time_point shutdown_started_{};
   std::size_t connection_peak_ = 0;  // since the last malloc_trim
-  std::weak_ptr<const snapshot::exposition_view> trimmed_view_;  // the view at the last check
-  asio::steady_timer render_timer_;
-  bool render_timer_armed_ = false;
+  std::weak_ptr<const snapshot::served_views> trimmed_views_;  // the views at the last check
+  asio::steady_timer rebuild_timer_;
+  bool rebuild_timer_armed_ = false;
+  std::chrono::steady_clock::time_point rebuild_first_{}, rebuild_due_{};
   asio::steady_timer lag_timer_;
   std::chrono::steady_clock::time_point lag_due_{};
-  // Never expires: cancelled whenever a render is installed (and at
+  // Never expires: cancelled whenever views are installed (and at
   // shutdown), which wakes every scrape waiting on it (handler_context).
   asio::steady_timer view_installed_{ioc_, std::chrono::steady_clock::time_point::max()};
   std::map<std::string, std::shared_ptr<upstream::state_writer>> state_writers_;  // by URL
-  // The renders the installed view was made of, so that the store's
-  // replacing them does not free them on this thread (start_render).
-  std::vector<std::shared_ptr<const snapshot::upstream_render>> installed_renders_;
-  // Merge, render and gzip run here, off the I/O thread. Declared last: it
-  // is joined (at the latest by its destructor) before anything it posts to
-  // or reads dies.
-  static constexpr int render_threads = 1;
-  asio::thread_pool render_pool_{render_threads};
 };
 
 }  // namespace

@@ -80,11 +80,10 @@ secret from_file(const upstream& u, std::string_view source, std::vector<std::st
          fmt::format("{} holds control characters or several lines; it should hold only the key",
                      path.string()));
   }
-  if (warnings != nullptr && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
-    warnings->push_back(fmt::format(
-        "{}: upstreams[name={}].api_key_file: {} is group- or world-readable (mode {:04o}); "
-        "chmod 600 it",
-        source, u.name, path.string(), st.st_mode & 07777));
+  if (warnings != nullptr) {
+    auto w = world_readable_secret_warning(
+        fmt::format("{}: upstreams[name={}].api_key_file", source, u.name), path, st.st_mode);
+    if (!w.empty()) warnings->push_back(std::move(w));
   }
   return secret(std::move(value));
 }
@@ -122,6 +121,15 @@ secret from_env(const upstream& u, std::string_view source) {
 }
 
 }  // namespace
+
+std::string world_readable_secret_warning(std::string_view where, const std::filesystem::path& file,
+                                          unsigned mode) {
+  if ((mode & S_IROTH) == 0) return {};
+  return fmt::format(
+      "{}: {} is world-readable (mode {:04o}); chmod o-r it (0600, or 0640/0440 to share it with "
+      "a group)",
+      where, file.string(), mode & 07777);
+}
 
 std::filesystem::path api_key_file_path(const upstream& u, std::string_view source) {
   std::filesystem::path p(u.api_key_file);

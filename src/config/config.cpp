@@ -88,6 +88,11 @@ std::string parse_listen(std::string_view text, bool allow_port_zero, listen_add
   return {};
 }
 
+bool has_password(const std::string& url) {
+  const auto r = urls::parse_uri(url);
+  return r && r->has_password();
+}
+
 // Shown in the summary: a proxy's password is not the API key, but it is a
 // credential all the same.
 std::string redact_userinfo(const std::string& text) {
@@ -97,6 +102,11 @@ std::string redact_userinfo(const std::string& text) {
                      std::string_view(r->encoded_host_and_port()),
                      std::string_view(r->encoded_resource()));
 }
+
+// The keys of the file's top level and of `log`; an upstream's are its
+// reader's table (upstream.cpp).
+constexpr std::string_view top_level[] = {"listen", "web_config_file", "state_dir", "log", "upstreams"};
+constexpr std::string_view log_keys[] = {"level", "format"};
 
 template <typename T>
 void assign(std::optional<T> v, T& out) {
@@ -109,8 +119,6 @@ config parse_into(std::string_view yaml, problem_sink& sink) {
   const auto doc = detail::parse_document(yaml, sink);
   if (!doc) return c;
   try {
-    static constexpr std::string_view top_level[] = {"listen", "web_config_file", "state_dir",
-                                                     "log", "upstreams"};
     const auto fields = detail::read_fields(*doc, "", sink, top_level, detail::secret_hints);
     if (!fields) return c;
     const auto field = [&](std::string_view name) -> const YAML::Node* {
@@ -140,7 +148,7 @@ config parse_into(std::string_view yaml, problem_sink& sink) {
       }
     }
     if (const auto* n = field("log")) {
-      if (const auto lf = detail::read_fields(*n, "log", sink, {"level", "format"})) {
+      if (const auto lf = detail::read_fields(*n, "log", sink, log_keys)) {
         if (const auto it = lf->find("level"); it != lf->end()) {
           if (auto v = detail::read_string(it->second, "log.level", sink)) {
             if (const auto l = parse_log_level(*v)) {
@@ -217,6 +225,20 @@ std::uint64_t max_requests_per_minute(const rate_limit& limit) {
   return static_cast<std::uint64_t>(limit.requests) * static_cast<std::uint64_t>(fits);
 }
 
+std::vector<std::string> accepted_keys() {
+  std::vector<std::string> keys;
+  for (const auto k : top_level) {
+    if (k == "upstreams") {
+      for (auto& u : detail::upstream_keys()) keys.push_back("upstreams[]." + u);
+    } else if (k == "log") {
+      for (const auto l : log_keys) keys.push_back(fmt::format("log.{}", l));
+    } else {
+      keys.emplace_back(k);
+    }
+  }
+  return keys;
+}
+
 config_error::config_error(std::vector<std::string> problems)
     : std::runtime_error(join_lines(problems)), problems_(std::move(problems)) {}
 
@@ -248,11 +270,18 @@ config load_config(const std::filesystem::path& file) {
   }
   if (!sink.empty()) throw config_error(sink.take());
 
+  // The file holds no secret (a key written in it is refused), so its mode
+  // is no warning: the packages ship it 0644. A proxy password is the one
+  // credential it can hold.
   struct stat st {};
   if (::stat(file.c_str(), &st) == 0 && (st.st_mode & S_IROTH) != 0) {
-    c.warnings.push_back(fmt::format(
-        "{}: file is world-readable (mode {}); it should not hold secrets, consider chmod o-r",
-        c.source, mode_string(st.st_mode)));
+    for (std::size_t i = 0; i < c.upstreams.size(); ++i) {
+      if (!has_password(c.upstreams[i].proxy_url)) continue;
+      c.warnings.push_back(fmt::format(
+          "{}: {}: holds a password and the file is world-readable (mode {}); chmod o-r the "
+          "file, or give the proxy in HTTPS_PROXY instead",
+          c.source, child_key(index_key("upstreams", i), "proxy_url"), mode_string(st.st_mode)));
+    }
   }
   return c;
 }

@@ -2,7 +2,9 @@
 // every rule it must satisfy checked on the struct (validate).
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -31,6 +33,7 @@ using field_reader = std::function<bool(const YAML::Node&, const std::string& ke
 struct field {
   std::string_view name;
   field_reader read;
+  std::vector<std::string_view> keys = {};  // a block's own keys (rate_limit: requests, window)
 };
 
 template <typename T>
@@ -83,12 +86,15 @@ bool read_block(const YAML::Node& node, const std::string& key, const std::strin
 }
 
 // A nested block (`rate_limit`, `replicas`) as one field of its parent.
-field_reader block(std::string prefix, std::vector<field> fields,
-                   std::set<std::string>& unreadable) {
-  return [prefix = std::move(prefix), fields = std::move(fields), &unreadable](
-             const YAML::Node& n, const std::string& key, problem_sink& sink) {
-    return read_block(n, key, prefix, sink, fields, unreadable);
-  };
+field block(std::string_view name, std::vector<field> fields, std::set<std::string>& unreadable) {
+  std::vector<std::string_view> keys;
+  for (const auto& f : fields) keys.push_back(f.name);
+  return {name,
+          [prefix = std::string(name), fields = std::move(fields), &unreadable](
+              const YAML::Node& n, const std::string& key, problem_sink& sink) {
+            return read_block(n, key, prefix, sink, fields, unreadable);
+          },
+          std::move(keys)};
 }
 
 // --- rules -------------------------------------------------------------------
@@ -146,15 +152,100 @@ class findings {
   std::vector<problem> out_;
 };
 
+// The Metrics API's URL, https://cloud.cerebras.ai/api/v1/metrics/organizations/<org-id>.
+constexpr std::string_view api_host = "cloud.cerebras.ai";
+constexpr std::string_view api_path = "/api/v1/metrics/organizations/";
+constexpr std::string_view api_form = "https://cloud.cerebras.ai/api/v1/metrics/organizations/<org-id>";
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// The organization id as written in `url` (the text is read as is, so that
+// `<org-id>`, which no URL parser takes, is found too): what follows the
+// API's path up to a query or fragment. nullopt when the URL does not have
+// the API's path.
+std::optional<std::string_view> organization_id(std::string_view url) {
+  const auto start = url.find("://");
+  const auto path_at = url.find('/', start == std::string_view::npos ? 0 : start + 3);
+  if (path_at == std::string_view::npos) return std::nullopt;
+  auto path = url.substr(path_at);
+  path = path.substr(0, path.find_first_of("?#"));
+  if (path == api_path.substr(0, api_path.size() - 1)) return std::string_view();
+  if (!path.starts_with(api_path)) return std::nullopt;
+  return path.substr(api_path.size());
+}
+
+// Why `id` cannot be an organization's id, or "". Ids are opaque, so only
+// what no real one looks like is refused: the words of a template
+// (`org_REPLACE_ME`, `CHANGEME`, `your-org`, `placeholder`), template
+// syntax (`<org-id>`, `${ORG_ID}`, `{{org}}`), the name of the field itself
+// (`org_id`, `organization-id`), and three or more x's or dots standing for
+// the id (`org_XXXXXXXX`, `org_...`).
+std::string placeholder_problem(std::string_view id) {
+  const auto fix = fmt::format("put your organization's id (Cerebras cloud console) in its place: {}",
+                               api_form);
+  if (id.empty()) return fmt::format("has no organization id after {}; {}", api_path, fix);
+  const std::string l = lower(id);
+  // A Cerebras API key (csk-...) where the id belongs: never echoed.
+  if (l.starts_with("csk-")) {
+    return fmt::format("the organization id looks like an API key (value not shown); the key goes "
+                       "in api_key_env or api_key_file, the URL is {}",
+                       api_form);
+  }
+  bool placeholder = l.find_first_of("<>{}$ ") != std::string::npos;
+  for (const std::string_view word : {"replace", "changeme", "change_me", "change-me", "placeholder",
+                                      "your_", "your-", "yourorg"}) {
+    placeholder = placeholder || l.find(word) != std::string::npos;
+  }
+  for (const std::string_view name : {"id", "org", "orgid", "org_id", "org-id", "organization",
+                                      "organization_id", "organization-id", "organizationid"}) {
+    placeholder = placeholder || l == name;
+  }
+  std::string_view rest(l);
+  if (rest.starts_with("org_") || rest.starts_with("org-")) rest.remove_prefix(4);
+  // Three or more: `org_x` may be a test's id, `org_xxx` is nobody's.
+  placeholder = placeholder || rest.empty() ||
+                (rest.size() >= 3 && rest.find_first_not_of("x.*") == std::string_view::npos);
+  if (!placeholder) return {};
+  return fmt::format("organization id {} is a placeholder; {}", quote(id), fix);
+}
+
+// A URL that is not the Metrics API's may be meant (a relay, a test
+// endpoint): a warning that shows the expected form. Loopback hosts are
+// always meant (tests, the demo, a local relay) and stay quiet.
+void check_api_form(const urls::url_view& u, findings& f) {
+  if (is_loopback(u)) return;
+  const std::string host = lower(std::string(u.host()));
+  const bool host_ok = host == api_host || host == std::string(api_host) + ".";
+  const auto org = organization_id(std::string_view(u.buffer()));
+  const bool path_ok = org && !org->empty() && org->find('/') == std::string_view::npos;
+  if (host_ok && path_ok) return;
+  const std::string what = !host_ok && !path_ok ? fmt::format("neither its host ({}) nor its path is", host)
+                           : !host_ok           ? fmt::format("its host ({}) is not", host)
+                                                : std::string("its path is not");
+  f.warning("url", fmt::format("{} the Metrics API's, {}; fine for a relay or test endpoint, "
+                               "otherwise correct it",
+                               what, api_form));
+}
+
 // The URL is never echoed: a misplaced key in a query string would leak.
 void check_upstream_url(std::string_view text, findings& f) {
   if (text.empty()) {
     f.error("url", "is required (the organization's metrics URL)");
     return;
   }
+  const auto org = organization_id(text);
+  const auto placeholder = org ? placeholder_problem(*org) : std::string();
+  if (!placeholder.empty()) f.error("url", placeholder);
   const auto r = urls::parse_uri(text);
   if (!r) {
-    f.error("url", fmt::format("is not a valid absolute URL ({})", r.error().message()));
+    // `<org-id>` is no valid URL either; the placeholder said what to fix.
+    if (placeholder.empty())
+      f.error("url", fmt::format("is not a valid absolute URL ({})", r.error().message()));
     return;
   }
   const urls::url_view& u = *r;
@@ -179,6 +270,7 @@ void check_upstream_url(std::string_view text, findings& f) {
             "http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); "
             "use https://");
   }
+  if (placeholder.empty()) check_api_form(u, f);
 }
 
 void check_proxy_url(std::string_view text, findings& f) {
@@ -193,9 +285,20 @@ void check_proxy_url(std::string_view text, findings& f) {
                                      quote(r->scheme())));
     return;
   }
-  if (!r->has_authority() || r->encoded_host().empty()) f.error("proxy_url", "has no host");
+  if (!r->has_authority() || r->encoded_host().empty()) {
+    f.error("proxy_url", "has no host; write http://host:port");
+    return;
+  }
   if (r->has_port() && (r->port().empty() || r->port_number() == 0)) {
     f.error("proxy_url", fmt::format("port {} is not in 1-65535", quote(r->port())));
+  } else if (!r->has_port()) {
+    f.warning("proxy_url", "has no port, so 80 is used; proxies seldom listen there (Squid: 3128): "
+                           "write http://host:port");
+  }
+  // Only the authority is used (a CONNECT goes to host:port).
+  const auto path = r->encoded_path();
+  if ((!path.empty() && path != "/") || r->has_query() || r->has_fragment()) {
+    f.warning("proxy_url", "only the host and port are used: remove the path, query or fragment");
   }
 }
 
@@ -321,10 +424,11 @@ void check_replicas(const upstream& u, bool schedule_ok, bool limit_ok, findings
 
 namespace detail {
 
-upstream read_upstream(const YAML::Node& node, const std::string& key, problem_sink& sink,
-                       std::set<std::string>& unreadable) {
-  upstream u;
-  const std::vector<field> fields = {
+namespace {
+
+// The reader's table: every key of an upstream and where its value goes.
+std::vector<field> upstream_fields(upstream& u, std::set<std::string>& unreadable) {
+  return {
       {"name", into(u.name)},
       {"url", into(u.url)},
       {"api_key_env", into(u.api_key_env)},
@@ -334,22 +438,39 @@ upstream read_upstream(const YAML::Node& node, const std::string& key, problem_s
       {"timeout", into(u.timeout)},
       {"poll_interval", into(u.poll_interval)},
       {"poll_offset", into(u.poll_offset)},
-      {"rate_limit",
-       block("rate_limit", {{"requests", into(u.limit.requests)}, {"window", into(u.limit.window)}},
-             unreadable)},
+      block("rate_limit", {{"requests", into(u.limit.requests)}, {"window", into(u.limit.window)}},
+            unreadable),
       {"max_staleness", into(u.max_staleness)},
       {"timestamps", into(u.timestamps)},
       {"extra_labels", into(u.extra_labels)},
       {"rename_labels", into(u.rename_labels)},
       {"derived_counters", into(u.derived_counters)},
-      {"replicas",
-       block("replicas", {{"count", into(u.replicas.count)}, {"index", into(u.replicas.index)}},
-             unreadable)},
+      block("replicas", {{"count", into(u.replicas.count)}, {"index", into(u.replicas.index)}},
+            unreadable),
       {"label_limit", into(u.label_limit)},
       {"label_name_length_limit", into(u.label_name_length_limit)},
       {"label_value_length_limit", into(u.label_value_length_limit)},
       {"sample_limit", into(u.sample_limit)},
   };
+}
+
+}  // namespace
+
+std::vector<std::string> upstream_keys() {
+  upstream u;
+  std::set<std::string> unreadable;
+  std::vector<std::string> keys;
+  for (const auto& f : upstream_fields(u, unreadable)) {
+    if (f.keys.empty()) keys.emplace_back(f.name);
+    for (const auto k : f.keys) keys.push_back(fmt::format("{}.{}", f.name, k));
+  }
+  return keys;
+}
+
+upstream read_upstream(const YAML::Node& node, const std::string& key, problem_sink& sink,
+                       std::set<std::string>& unreadable) {
+  upstream u;
+  const auto fields = upstream_fields(u, unreadable);
   if (!read_block(node, key, "", sink, fields, unreadable, secret_hints)) {
     unreadable.insert("");  // not a mapping: nothing was read
   }

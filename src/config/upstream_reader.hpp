@@ -6,6 +6,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "yaml_reader.hpp"
 
@@ -24,6 +25,10 @@ inline constexpr key_hint secret_hints[] = {
 // field that could not be read keeps its default and its path relative to
 // the upstream (`timeout`, `rate_limit.requests`, or the whole `rate_limit`
 // when that is not a mapping) is added to `unreadable`, for validate().
+// The keys read_upstream accepts, from its own table: `name`, ...,
+// `rate_limit.requests`, `replicas.index` (a block's keys, not the block).
+[[nodiscard]] std::vector<std::string> upstream_keys();
+
 [[nodiscard]] upstream read_upstream(const YAML::Node& node, const std::string& key,
                                      problem_sink& sink, std::set<std::string>& unreadable);
 

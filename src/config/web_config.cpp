@@ -382,12 +382,10 @@ web_config load_web_config(const std::filesystem::path& file) {
     resolve_and_check(w.tls->key_file, base, "tls_server_config.key_file", sink);
     resolve_and_check(w.tls->client_ca_file, base, "tls_server_config.client_ca_file", sink);
     struct stat st {};
-    if (!w.tls->key_file.empty() && ::stat(w.tls->key_file.c_str(), &st) == 0 &&
-        (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
-      w.warnings.push_back(fmt::format(
-          "{}: tls_server_config.key_file: {} is group- or world-readable (mode {:04o}); "
-          "consider chmod 600",
-          w.source, w.tls->key_file, st.st_mode & 07777));
+    if (!w.tls->key_file.empty() && ::stat(w.tls->key_file.c_str(), &st) == 0) {
+      auto warning = world_readable_secret_warning(w.source + ": tls_server_config.key_file",
+                                                   w.tls->key_file, st.st_mode);
+      if (!warning.empty()) w.warnings.push_back(std::move(warning));
     }
   }
   if (!sink.empty()) throw config_error(sink.take());

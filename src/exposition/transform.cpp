@@ -70,6 +70,8 @@ void clear_timestamps(family_list& families) {
     for (sample& s : fam.samples) s.timestamp_ms.reset();
 }
 
+std::uint64_t series_hash(const sample& s) noexcept { return detail::series_hash(s); }
+
 family_list merge(std::span<const family_list* const> parts, merge_stats* stats) {
   merge_stats counts;
   family_list result;

@@ -125,10 +125,9 @@ void write_header(std::string& out, std::string_view name, metric_type type,
   out += '\n';
 }
 
-namespace {
-
 void write_family(const family& fam, std::string_view name, metric_type type, format f,
                   std::string& out) {
+  if (fam.samples.empty()) return;
   std::size_t bound = 2 * (name.size() + 16) + 32;
   if (fam.help) bound += 2 * fam.help->size();
   for (const sample& s : fam.samples) bound += sample_bound(s);
@@ -151,6 +150,8 @@ void write_family(const family& fam, std::string_view name, metric_type type, fo
   for (const sample& s : fam.samples) w = put_sample(w, s, f);
   out.resize(static_cast<std::size_t>(w - base));
 }
+
+namespace {
 
 constexpr std::string_view total_suffix = "_total";
 

@@ -170,7 +170,7 @@ std::optional<std::string> query_parameter(std::string_view target, std::string_
   return std::nullopt;
 }
 
-response handle(const request_view& req, const handler_context& ctx, wall_clock::time_point now) {
+answer handle(const request_view& req, const handler_context& ctx, wall_clock::time_point now) {
   const auto path = path_of(req.target);
   const bool read_only = req.verb == method::get || req.verb == method::head;
 
@@ -202,17 +202,14 @@ response handle(const request_view& req, const handler_context& ctx, wall_clock:
   if (path == "/-/ready" || path == "/readyz") return ready(ctx, now);
   if (path == "/") return status_page(ctx, now);
 
-  response r;  // /metrics
+  metrics_request r;
   if (auto name = query_parameter(req.target, "upstream")) {
     // Only configured names: a scrape job must fail loudly on a typo rather
     // than record an empty target as healthy.
-    if (!ctx.view || !ctx.view()->upstream(*name)) return text(404, "unknown upstream\n");
+    if (!ctx.views || !ctx.views()->upstream(*name)) return text(404, "unknown upstream\n");
     r.upstream = std::move(*name);
   }
-  r.metrics = true;
   r.format = choose_format(req.accept);
-  r.content_type = r.format == exposition_format::openmetrics ? openmetrics_content_type
-                                                               : text_content_type;
   r.gzip = accepts_gzip(req.accept_encoding);
   r.wait_for_first = first_snapshot_wait(req.scrape_timeout);
   return r;

@@ -1,18 +1,12 @@
 #include "cmp/server/http_server.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/ssl.h>
-#include <sys/sendfile.h>
-#include <csignal>
-#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -32,7 +26,6 @@
 #include <memory_resource>
 #include <span>
 #include <tuple>
-#include <type_traits>
 #include <variant>
 
 #include <fmt/format.h>
@@ -41,7 +34,6 @@
 #include "cmp/asio.hpp"
 #include "cmp/config/config.hpp"
 #include "cmp/server/scrape_body.hpp"
-#include "cmp/server/send_plan.hpp"
 #include "cmp/server/web_security.hpp"
 
 namespace cmp::server {
@@ -124,6 +116,26 @@ std::size_t whole_response(const boost::system::error_code& ec, std::size_t) {
   return ec ? 0 : 256 * 1024;
 }
 
+// The answer to a request that could not be read; nullopt when there is
+// no one to answer (the client went away or stalled).
+std::optional<answer> refusal(const boost::system::error_code& ec, spdlog::logger& log) {
+  response r;
+  if (ec == http::error::header_limit) {
+    r.status = 431;
+    r.body = "request header fields too large (limit 8 KiB)\n";
+  } else if (ec == http::error::body_limit || ec == http::error::unexpected_body) {
+    r.status = 413;
+    r.body = "request bodies are not accepted\n";
+  } else if (is_normal_close(ec) || ec == http::error::partial_message) {
+    return std::nullopt;
+  } else {
+    r.status = 400;
+    r.body = fmt::format("bad request: {}\n", ec.message());
+  }
+  log.debug("rejected request: {}", ec.message());
+  return r;
+}
+
 }  // namespace
 
 tcp::endpoint parse_listen_address(const std::string& address) {
@@ -146,16 +158,29 @@ struct http_server::impl {
     tcp::socket* socket = nullptr;
     bool busy = false;
   };
+  // One connection's answer buffers, reused from request to request (no
+  // allocation once grown).
+  struct reply {
+    std::string head;
+    scrape_body scrape;  // of a served /metrics
+    std::vector<asio::const_buffer> buffers;
+  };
 
   impl(asio::io_context& io, handler_context c, telemetry::registry& m, server_options o,
        std::shared_ptr<spdlog::logger> l)
-      : ioc(io), acceptor(io), ctx(std::move(c)), metrics(m), assembler(m), options(o), log(std::move(l)) {}
+      : ioc(io),
+        acceptor(io),
+        ctx(std::move(c)),
+        metrics(m),
+        self(m, o.self_metrics_max_age),
+        options(o),
+        log(std::move(l)) {}
 
   asio::io_context& ioc;
   tcp::acceptor acceptor;
   handler_context ctx;
   telemetry::registry& metrics;
-  scrape_assembler assembler;
+  self_metrics self;
   http_date date;
   http_date last_modified_date;
   server_options options;
@@ -175,13 +200,16 @@ struct http_server::impl {
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> refuse(tcp::socket socket);
-  template <class Stream>
-  asio::awaitable<void> serve(Stream& stream, beast::tcp_stream& tcp, connection& conn);
-  asio::awaitable<boost::system::error_code> send_planned(tcp::socket& socket, send_plan& plan,
-                                                          asio::steady_timer& timer,
-                                                          std::chrono::steady_clock::time_point deadline);
   asio::awaitable<void> session(tcp::socket socket);
   asio::awaitable<void> tls_session(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls);
+  template <class Stream>
+  asio::awaitable<void> serve(Stream& stream, beast::tcp_stream& tcp, connection& conn);
+  template <class Request>
+  answer route(const Request& req, wall_clock::time_point now);
+  asio::awaitable<std::shared_ptr<const snapshot::exposition_view>> resolve_view(const metrics_request& m);
+  void metrics_head(std::string& head, const metrics_request& m, const scrape_body& body,
+                    wall_clock::time_point now);
+  void finish_head(std::string& head, const response* r, bool keep_alive, bool http10, wall_clock::time_point now);
 
   void update_connection_gauge() { metrics.set_open_connections(connections.size()); }
 };
@@ -255,10 +283,6 @@ asio::awaitable<void> http_server::impl::session(tcp::socket socket) {
   connection_slot slot(*this);
   beast::tcp_stream stream(std::move(socket));
   slot.get().socket = &stream.socket();
-  // send_planned() writes with sendmsg/sendfile itself and needs EAGAIN
-  // rather than a blocking call; Asio's async reads work either way.
-  boost::system::error_code nb_ec;
-  stream.socket().non_blocking(true, nb_ec);
   co_await serve(stream, stream, slot.get());
   boost::system::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -283,23 +307,124 @@ asio::awaitable<void> http_server::impl::tls_session(tcp::socket socket,
   }
 }
 
+// The answer to a parsed request: handle() on its method, target and the
+// headers it reads. Refused scrapes (401, 405) are counted too:
+// cerebras_proxy_scrapes_total is by status, and a scraper with bad
+// credentials should show up there.
+template <class Request>
+answer http_server::impl::route(const Request& req, wall_clock::time_point now) {
+  auto field = [&](std::string_view name) -> std::string_view {
+    auto it = req.find(beast::string_view(name.data(), name.size()));
+    return it == req.end() ? std::string_view{} : std::string_view(it->value().data(), it->value().size());
+  };
+  request_view view;
+  view.verb = to_method(req.method());
+  view.target = {req.target().data(), req.target().size()};
+  view.accept = field("Accept");
+  view.accept_encoding = field("Accept-Encoding");
+  view.authorization = field("Authorization");
+  view.scrape_timeout = field("X-Prometheus-Scrape-Timeout-Seconds");
+  auto a = handle(view, ctx, now);
+  if (const auto* r = std::get_if<response>(&a); r && view.target.substr(0, view.target.find_first_of("?#")) == "/metrics")
+    metrics.count_scrape(r->status);
+  return a;
+}
+
+// The view a /metrics request is served from, after the two waits that
+// may delay it: for an upstream whose first series are being merged (off
+// this thread), rather than answer with an `up` upstream and no series;
+// and before the first snapshot of all (first start), within the scrape
+// timeout. Both are bounded, and end at stop().
+asio::awaitable<std::shared_ptr<const snapshot::exposition_view>> http_server::impl::resolve_view(
+    const metrics_request& m) {
+  auto pick = [&]() -> std::shared_ptr<const snapshot::exposition_view> {
+    auto views = ctx.views();
+    return m.upstream.empty() ? views->all : views->upstream(m.upstream);
+  };
+  if (ctx.view_catching_up && ctx.view_catching_up()) {
+    // Woken when views are installed, instead of looking every few ms.
+    asio::steady_timer timer(ioc, std::chrono::steady_clock::now() + 1s);
+    while (ctx.view_catching_up() && !stopping && std::chrono::steady_clock::now() < timer.expiry()) {
+      if (!ctx.view_installed) {
+        co_await timer.async_wait(nothrow);
+        break;
+      }
+      using namespace asio::experimental::awaitable_operators;
+      co_await (ctx.view_installed->async_wait(nothrow) || timer.async_wait(nothrow));
+    }
+  }
+  // Dropped by a reload since handle() looked (only across the wait above):
+  // served as having no snapshot.
+  auto view = pick();
+  if (!view) view = snapshot::empty_view();
+  if (!view->last_modified && m.wait_for_first.count() > 0) {
+    const auto deadline = std::chrono::steady_clock::now() + m.wait_for_first;
+    asio::steady_timer timer(ioc);
+    while (!view->last_modified && !stopping && std::chrono::steady_clock::now() < deadline) {
+      timer.expires_after(std::min<std::chrono::steady_clock::duration>(
+          50ms, deadline - std::chrono::steady_clock::now()));
+      co_await timer.async_wait(nothrow);
+      if (auto next = pick()) view = std::move(next);
+    }
+  }
+  co_return view;
+}
+
+void http_server::impl::metrics_head(std::string& head, const metrics_request& m, const scrape_body& body,
+                                     wall_clock::time_point now) {
+  head.clear();
+  head += "HTTP/1.1 200 OK\r\nContent-Type: ";
+  head += m.format == exposition_format::openmetrics ? openmetrics_content_type : text_content_type;
+  head += "\r\nContent-Length: ";
+  append_uint(head, body.size);
+  if (m.gzip) head += "\r\nContent-Encoding: gzip";
+  head += "\r\nVary: Accept, Accept-Encoding";
+  if (const auto& t = body.view->last_modified) {
+    head += "\r\nLast-Modified: ";
+    head += last_modified_date(*t);
+    head += "\r\nAge: ";
+    append_uint(head, static_cast<std::uint64_t>(std::max<long long>(
+                          0, std::chrono::duration_cast<std::chrono::seconds>(now - *t).count())));
+  }
+  head += "\r\nCache-Control: no-store";
+}
+
+// The rest of a head after its status line and own fields (a `response`'s
+// are written here): every configured header, Date, Connection.
+void http_server::impl::finish_head(std::string& head, const response* r, bool keep_alive, bool http10,
+                                    wall_clock::time_point now) {
+  if (r) {
+    head.clear();
+    head += "HTTP/1.1 ";
+    append_uint(head, r->status);
+    head += ' ';
+    head += reason_phrase(r->status);
+    head += "\r\nContent-Type: ";
+    head += r->content_type;
+    head += "\r\nContent-Length: ";
+    append_uint(head, r->body.size());
+    for (const auto& [name, value] : r->headers) head.append("\r\n").append(name).append(": ").append(value);
+  }
+  for (const auto& [name, value] : ctx.response_headers) head.append("\r\n").append(name).append(": ").append(value);
+  head += "\r\nDate: ";
+  head += date(now);
+  if (!keep_alive) {
+    head += "\r\nConnection: close";
+  } else if (http10) {
+    head += "\r\nConnection: keep-alive";  // 1.0 clients close unless told otherwise
+  }
+  head += "\r\n\r\n";
+}
+
+// A request at a time: read it (the idle wait for its first byte, then the
+// header under the header timeout), answer it, write the answer in one
+// scatter write (the same for TCP and TLS: `Stream` is either).
 template <class Stream>
-asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream& tcp,
-                                               connection& conn) {
+asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream& tcp, connection& conn) {
   beast::flat_buffer buffer(options.header_limit + 1024);
   alignas(std::max_align_t) std::array<std::byte, 2048> header_arena;
-  std::string head;
-  scrape_body scrape;
-  std::vector<asio::const_buffer> buffers;  // reused: no allocation once grown
-  // Plain TCP: the head and the parts with where they lie in files, for
-  // send_planned() (reused too), and its timer for waits on a full socket.
-  constexpr bool plain_tcp = std::is_same_v<Stream, beast::tcp_stream>;
-  std::vector<std::string_view> send_parts;
-  std::vector<snapshot::segment_file> send_files;
-  asio::steady_timer send_timer(ioc);
+  reply out;
   while (!stopping) {
-    // Idle: wait for the first byte of the next request under the idle
-    // timeout, then give the whole header the (shorter) header timeout.
     if (buffer.size() == 0) {
       tcp.expires_after(options.idle_timeout);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(options.header_limit), nothrow);
@@ -311,8 +436,7 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
     // free of malloc (larger headers, up to the limit, spill to the heap).
     std::pmr::monotonic_buffer_resource arena(header_arena.data(), header_arena.size());
     http::request_parser<http::empty_body, std::pmr::polymorphic_allocator<char>> parser(
-        std::piecewise_construct, std::make_tuple(),
-        std::make_tuple(std::pmr::polymorphic_allocator<char>(&arena)));
+        std::piecewise_construct, std::make_tuple(), std::make_tuple(std::pmr::polymorphic_allocator<char>(&arena)));
     parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
     parser.body_limit(0);
     tcp.expires_after(options.header_timeout);
@@ -320,233 +444,40 @@ asio::awaitable<void> http_server::impl::serve(Stream& stream, beast::tcp_stream
     // Busy (spared by stop()) only from here: a request still arriving is not
     // in flight, and waiting for it could hold shutdown for header_timeout.
     conn.busy = true;
-
-    response resp;
-    bool keep_alive = false;
     const auto now = wall_clock::now();
-    if (ec) {
-      if (ec == http::error::header_limit) {
-        resp.status = 431;
-        resp.body = "request header fields too large (limit 8 KiB)\n";
-      } else if (ec == http::error::body_limit || ec == http::error::unexpected_body) {
-        resp.status = 413;
-        resp.body = "request bodies are not accepted\n";
-      } else if (is_normal_close(ec) || ec == http::error::partial_message) {
-        break;  // the client went away or stalled: nothing to answer
-      } else {
-        resp.status = 400;
-        resp.body = fmt::format("bad request: {}\n", ec.message());
-      }
-      log->debug("rejected request: {}", ec.message());
-    } else {
-      const auto& req = parser.get();
-      keep_alive = req.keep_alive();
-      request_view view;
-      view.verb = to_method(req.method());
-      view.target = {req.target().data(), req.target().size()};
-      auto field = [&](std::string_view name) -> std::string_view {
-        auto it = req.find(beast::string_view(name.data(), name.size()));
-        return it == req.end() ? std::string_view{} : std::string_view(it->value().data(), it->value().size());
-      };
-      view.accept = field("Accept");
-      view.accept_encoding = field("Accept-Encoding");
-      view.authorization = field("Authorization");
-      view.scrape_timeout = field("X-Prometheus-Scrape-Timeout-Seconds");
-      resp = handle(view, ctx, now);
-      // Refused scrapes (401, 405) count too: cerebras_proxy_scrapes_total is
-      // by status, and a scraper with bad credentials should show up there.
-      if (!resp.metrics && view.target.substr(0, view.target.find_first_of("?#")) == "/metrics")
-        metrics.count_scrape(resp.status);
-    }
+    std::optional<answer> a = ec ? refusal(ec, *log) : route(parser.get(), now);
+    if (!a) break;  // the client went away or stalled: nothing to answer
     const bool head_only = !ec && parser.get().method() == http::verb::head;
-    const bool http10 = !ec && parser.get().version() == 10;
-
-    // /metrics: the view's bytes and the stable self-metrics (shared, never
-    // copied), then the live self-metrics rendered for this scrape.
-    if (resp.metrics) {
-      // Per upstream: its view was rendered with the merged one; nothing is
-      // rendered here either way.
-      auto pick = [&]() -> std::shared_ptr<const snapshot::exposition_view> {
-        auto all = ctx.view();
-        return resp.upstream.empty() ? all : all->upstream(resp.upstream);
-      };
-      if (ctx.view_catching_up && ctx.view_catching_up()) {
-        // An upstream's first series are being rendered (off this thread):
-        // answer with them rather than with an `up` upstream and no series.
-        // Bounded: a scrape is never held for long by a slow render.
-        // Woken when a view is installed, instead of looking every few ms.
-        asio::steady_timer timer(ioc, std::chrono::steady_clock::now() + 1s);
-        while (ctx.view_catching_up() && !stopping && std::chrono::steady_clock::now() < timer.expiry()) {
-          if (!ctx.view_installed) {
-            co_await timer.async_wait(nothrow);
-            break;
-          }
-          using namespace asio::experimental::awaitable_operators;
-          co_await (ctx.view_installed->async_wait(nothrow) || timer.async_wait(nothrow));
-        }
-      }
-      auto view = pick();
-      // Dropped by a reload since handle() looked (only across the wait
-      // below, or never): serve it as having no snapshot.
-      if (!view) view = snapshot::render_view({});
-      if (!view->last_modified && resp.wait_for_first.count() > 0) {
-        // No snapshot yet (first start): give the first poll a chance.
-        const auto deadline = std::chrono::steady_clock::now() + resp.wait_for_first;
-        asio::steady_timer timer(ioc);
-        while (!view->last_modified && !stopping && std::chrono::steady_clock::now() < deadline) {
-          timer.expires_after(std::min<std::chrono::steady_clock::duration>(
-              50ms, deadline - std::chrono::steady_clock::now()));
-          co_await timer.async_wait(nothrow);
-          if (auto next = pick()) view = std::move(next);
-        }
-      }
+    bool keep_alive = !ec && parser.get().keep_alive();
+    const auto* r = std::get_if<response>(&*a);
+    if (!r) {
+      const auto& m = std::get<metrics_request>(*a);
+      auto view = co_await resolve_view(m);
       metrics.count_scrape(200);
-      assembler.assemble(std::move(view), resp.format, resp.gzip, wall_clock::now(), scrape,
-                         resp.upstream.empty());
+      out.scrape.assemble(std::move(view), m.upstream.empty() ? self.get(m.format, wall_clock::now()) : nullptr,
+                          m.format, m.gzip);
+      metrics_head(out.head, m, out.scrape, now);
     }
-    const std::optional<wall_clock::time_point> last_modified =
-        resp.metrics ? scrape.view->last_modified : std::nullopt;
-
-    // After the wait above too: a stop() during it must be announced, or the
-    // client reuses a connection the loop below is about to close.
+    // After the waits too: a stop() during them must be announced, or the
+    // client reuses a connection the loop is about to close.
     if (stopping) keep_alive = false;
-    head.clear();
-    head += "HTTP/1.1 ";
-    append_uint(head, resp.status);
-    head += ' ';
-    head += reason_phrase(resp.status);
-    head += "\r\nContent-Type: ";
-    head += resp.content_type;
-    head += "\r\nContent-Length: ";
-    append_uint(head, resp.metrics ? scrape.size() : resp.body.size());
-    if (resp.metrics) {
-      if (resp.gzip) head += "\r\nContent-Encoding: gzip";
-      head += "\r\nVary: Accept, Accept-Encoding";
-      if (last_modified) {
-        head += "\r\nLast-Modified: ";
-        head += last_modified_date(*last_modified);
-        head += "\r\nAge: ";
-        append_uint(head, static_cast<std::uint64_t>(std::max<long long>(
-                              0, std::chrono::duration_cast<std::chrono::seconds>(now - *last_modified).count())));
-      }
-      head += "\r\nCache-Control: no-store";
-    }
-    for (const auto& [name, value] : resp.headers) {
-      head += "\r\n";
-      head += name;
-      head += ": ";
-      head += value;
-    }
-    for (const auto& [name, value] : ctx.response_headers) {
-      head += "\r\n";
-      head += name;
-      head += ": ";
-      head += value;
-    }
-    head += "\r\nDate: ";
-    head += date(now);
-    if (!keep_alive) {
-      head += "\r\nConnection: close";
-    } else if (http10) {
-      head += "\r\nConnection: keep-alive";  // 1.0 clients close unless told otherwise
-    }
-    head += "\r\n\r\n";
-
-    if constexpr (plain_tcp) {
-      if (!head_only && resp.metrics) {
-        send_parts.clear();
-        send_files.clear();
-        send_parts.push_back(head);
-        send_files.emplace_back();
-        send_parts.insert(send_parts.end(), scrape.parts.begin(), scrape.parts.end());
-        send_files.insert(send_files.end(), scrape.files.begin(), scrape.files.end());
-        send_plan plan(send_parts, send_files);
-        if (plan.uses_sendfile()) {
-          const auto wec = co_await send_planned(
-              tcp.socket(), plan, send_timer, std::chrono::steady_clock::now() + options.write_timeout);
-          scrape.release();
-          conn.busy = false;
-          if (wec || !keep_alive) break;
-          continue;
-        }
-      }
-    }
-    buffers.clear();
-    buffers.push_back(asio::buffer(head));
-    if (!head_only && resp.metrics) {
-      for (auto part : scrape.parts) buffers.push_back(asio::buffer(part.data(), part.size()));
-    } else if (!head_only) {
-      buffers.push_back(asio::buffer(resp.body));
-    }
+    finish_head(out.head, r, keep_alive, !ec && parser.get().version() == 10, now);
+    out.buffers.assign(1, asio::buffer(out.head));
+    if (!head_only && r) out.buffers.push_back(asio::buffer(r->body));
+    if (!head_only && !r)
+      for (auto part : out.scrape.parts) out.buffers.push_back(asio::buffer(part.data(), part.size()));
     tcp.expires_after(options.write_timeout);
     auto [wec, written] = co_await asio::async_write(
-        stream, std::span<const asio::const_buffer>(buffers.data(), buffers.size()), whole_response, nothrow);
-    scrape.release();
+        stream, std::span<const asio::const_buffer>(out.buffers.data(), out.buffers.size()), whole_response, nothrow);
+    out.scrape.release();
     conn.busy = false;
     if (wec || !keep_alive) break;
   }
 }
 
-// One response by send_plan: gathered writes and sendfile on the
-// non-blocking socket; when it is full, a wait for room under the response's
-// deadline (a client that stops reading is dropped after write_timeout, as
-// with the scatter write).
-asio::awaitable<boost::system::error_code> http_server::impl::send_planned(
-    tcp::socket& socket, send_plan& plan, asio::steady_timer& timer,
-    std::chrono::steady_clock::time_point deadline) {
-  std::array<asio::const_buffer, 64> iov;  // Asio's limit per send
-  std::size_t since_yield = 0;
-  while (!plan.done()) {
-    const auto step = plan.next(iov);
-    boost::system::error_code ec;
-    std::size_t n = 0;
-    if (step.fd >= 0) {
-      auto offset = static_cast<off_t>(step.offset);
-      const auto r = ::sendfile(socket.native_handle(), step.fd, &offset, step.size);
-      if (r > 0) {
-        n = static_cast<std::size_t>(r);
-      } else if (r == 0) {
-        ec = asio::error::eof;  // the file is shorter than its range: cannot be (sealed)
-      } else {
-        ec = boost::system::error_code(errno, boost::system::system_category());
-      }
-    } else {
-      n = socket.send(std::span<const asio::const_buffer>(iov.data(), step.count),
-                      step.more ? MSG_MORE : 0, ec);
-    }
-    if (ec == asio::error::interrupted) continue;
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      timer.expires_at(deadline);
-      using namespace asio::experimental::awaitable_operators;
-      auto ready = co_await (socket.async_wait(tcp::socket::wait_write, nothrow) || timer.async_wait(nothrow));
-      if (ready.index() == 1) co_return beast::error::timeout;
-      if (auto [wait_ec] = std::get<0>(ready); wait_ec) co_return wait_ec;
-      since_yield = 0;
-      continue;
-    }
-    if (ec) co_return ec;
-    plan.advance(n);
-    // Let other connections' work in after every max_step bytes, as the
-    // scatter write's completion handlers did.
-    since_yield += n;
-    if (since_yield >= send_plan::max_step && !plan.done()) {
-      since_yield = 0;
-      co_await asio::post(socket.get_executor(), asio::use_awaitable);
-    }
-  }
-  co_return boost::system::error_code{};
-}
-
 http_server::http_server(asio::io_context& ioc, handler_context ctx, telemetry::registry& metrics,
                          server_options options, std::shared_ptr<spdlog::logger> log)
-    : impl_(std::make_unique<impl>(ioc, std::move(ctx), metrics, options, std::move(log))) {
-  // sendfile has no MSG_NOSIGNAL: to a client that hung up it raises
-  // SIGPIPE, whose default action ends the process. Every other write goes
-  // through Asio with MSG_NOSIGNAL; EPIPE is an ordinary error here. Left
-  // alone if someone installed a handler.
-  struct sigaction old{};
-  if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
-}
+    : impl_(std::make_unique<impl>(ioc, std::move(ctx), metrics, options, std::move(log))) {}
 
 http_server::~http_server() = default;
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <stdexcept>
+#include <tuple>
+#include <utility>
 
 namespace cmp::snapshot {
 
@@ -15,10 +17,6 @@ constexpr int gzip_bits = 15 + 16;
 
 // RFC 1952 header: magic, CM=deflate, no flags, no mtime, XFL=0, OS=unix.
 constexpr std::array<char, 10> gzip_header = {'\x1f', '\x8b', 8, 0, 0, 0, 0, 0, 0, 3};
-
-void append_le32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
 
 Bytef* in_ptr(std::string_view s) {
   return reinterpret_cast<Bytef*>(const_cast<char*>(s.data()));  // zlib never writes input
@@ -38,122 +36,71 @@ void deflate_all(z_stream& z, std::string_view in, int flush, std::string& out) 
     used = out.size() - z.avail_out;
     if (rc == Z_STREAM_END) break;
     if (rc != Z_OK && rc != Z_BUF_ERROR) throw std::runtime_error("deflate failed");
-    if (z.avail_in == 0 && z.avail_out != 0) break;  // sync flush complete
+    if (z.avail_in == 0 && z.avail_out != 0) break;  // this input is consumed and flushed
   }
   out.resize(used);
 }
 
-gzip_head deflate_sync(std::string_view body, int level, std::string prefix) {
+// Deflates the parts in order into `out`, the last with `last_flush`;
+// returns their CRC-32 and length.
+template <class Parts>
+std::pair<std::uint32_t, std::uint64_t> deflate_parts(const Parts& parts, int level, int bits, int last_flush,
+                                                      std::string& out) {
   z_stream z{};
-  if (deflateInit2(&z, level, Z_DEFLATED, raw_deflate_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+  if (deflateInit2(&z, level, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
     throw std::runtime_error("deflateInit2 failed");
-  gzip_head head;
-  head.bytes = std::move(prefix);
+  auto crc = crc32(0, nullptr, 0);
+  std::uint64_t size = 0;
   try {
-    deflate_all(z, body, Z_SYNC_FLUSH, head.bytes);
+    std::size_t left = std::size(parts);
+    if (left == 0) deflate_all(z, {}, last_flush, out);
+    for (std::string_view p : parts) {
+      deflate_all(z, p, --left == 0 ? last_flush : Z_NO_FLUSH, out);
+      crc = crc32_z(crc, in_ptr(p), p.size());
+      size += p.size();
+    }
   } catch (...) {
     deflateEnd(&z);
     throw;
   }
   deflateEnd(&z);
-  head.bytes.shrink_to_fit();
-  head.crc = static_cast<std::uint32_t>(
-      crc32_z(crc32(0, nullptr, 0), in_ptr(body), body.size()));
-  head.size = body.size();
-  return head;
+  out.shrink_to_fit();
+  return {static_cast<std::uint32_t>(crc), size};
+}
+
+void put_le32(char* out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
 
 }  // namespace
 
-gzip_head gzip_begin(std::string_view body, int level) {
-  return deflate_sync(body, level, std::string(gzip_header.begin(), gzip_header.end()));
+gzip_head gzip_begin(const body& plain, int level) {
+  gzip_head h;
+  h.bytes.assign(gzip_header.begin(), gzip_header.end());
+  std::tie(h.crc, h.size) = deflate_parts(plain.segments(), level, raw_deflate_bits, Z_SYNC_FLUSH, h.bytes);
+  return h;
 }
 
-gzip_head gzip_piece(std::string_view body, int level) { return deflate_sync(body, level, {}); }
-
-void gzip_finish(const gzip_head& head, std::string_view tail, std::string& out) {
-  gzip_finish(gzip_sum{head.crc, head.size}, tail, out);
+gzip_head gzip_begin(std::string_view plain, int level) {
+  gzip_head h;
+  h.bytes.assign(gzip_header.begin(), gzip_header.end());
+  std::tie(h.crc, h.size) =
+      deflate_parts(std::array{plain}, level, raw_deflate_bits, Z_SYNC_FLUSH, h.bytes);
+  return h;
 }
 
-gzip_sum gzip_sum_of(const gzip_head& head, const gzip_head& piece) {
-  const auto crc = crc32_combine(head.crc, piece.crc, static_cast<z_off_t>(piece.size));
-  return {static_cast<std::uint32_t>(crc), head.size + piece.size};
+gzip_end gzip_finish(std::string_view plain, int level) {
+  gzip_end e;
+  std::tie(e.crc, e.size) = deflate_parts(std::array{plain}, level, raw_deflate_bits, Z_FINISH, e.bytes);
+  return e;
 }
 
-void gzip_finish(gzip_sum before, std::string_view tail, std::string& out) {
-  // RFC 1951 3.2.4: what precedes ends byte-aligned (sync flush), so each
-  // stored block is one header byte (BFINAL, BTYPE=00), LEN and NLEN, then
-  // the bytes.
-  constexpr std::size_t max_block = 65535;
-  out.clear();
-  std::size_t done = 0;
-  do {
-    const std::size_t n = std::min(max_block, tail.size() - done);
-    const bool last = done + n == tail.size();
-    out.push_back(last ? '\x01' : '\x00');
-    for (unsigned v : {static_cast<unsigned>(n), static_cast<unsigned>(~n & 0xffffu)}) {
-      out.push_back(static_cast<char>(v & 0xff));
-      out.push_back(static_cast<char>((v >> 8) & 0xff));
-    }
-    out.append(tail.substr(done, n));
-    done += n;
-  } while (done < tail.size());
-  // A CRC continues over more data; no combine needed for the tail.
-  const auto crc = crc32_z(before.crc, in_ptr(tail), tail.size());
-  append_le32(out, static_cast<std::uint32_t>(crc));
-  append_le32(out, static_cast<std::uint32_t>((before.size + tail.size()) & 0xffffffffu));
+std::array<char, 8> gzip_trailer(const gzip_head& head, const gzip_end& end) {
+  std::array<char, 8> out{};
+  put_le32(out.data(), static_cast<std::uint32_t>(crc32_combine(head.crc, end.crc, static_cast<z_off_t>(end.size))));
+  put_le32(out.data() + 4, static_cast<std::uint32_t>((head.size + end.size) & 0xffffffffu));
+  return out;
 }
-
-gzip_sum gzip_sum_of(const gzip_body& head, const gzip_head& piece) {
-  const auto crc = crc32_combine(head.crc, piece.crc, static_cast<z_off_t>(piece.size));
-  return {static_cast<std::uint32_t>(crc), head.size + piece.size};
-}
-
-void gzip_finish(const gzip_body& head, std::string_view tail, std::string& out) {
-  gzip_finish(head.sum(), tail, out);
-}
-
-gzip_builder::gzip_builder() : crc_(static_cast<std::uint32_t>(crc32(0, nullptr, 0))) {
-  bytes_.copy(std::string_view(gzip_header.data(), gzip_header.size()));
-}
-
-void gzip_builder::stored(std::string_view raw) {
-  // As in gzip_finish: what precedes ends byte-aligned, so a stored block
-  // is one header byte (BFINAL=0, BTYPE=00), LEN, NLEN, then the bytes.
-  constexpr std::size_t max_block = 65535;
-  for (std::size_t done = 0; done < raw.size();) {
-    const std::size_t n = std::min(max_block, raw.size() - done);
-    const char block[5] = {'\x00', static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff),
-                           static_cast<char>(~n & 0xff), static_cast<char>((~n >> 8) & 0xff)};
-    bytes_.copy(std::string_view(block, sizeof block));
-    bytes_.copy(raw.substr(done, n));
-    done += n;
-  }
-  crc_ = static_cast<std::uint32_t>(crc32_z(crc_, in_ptr(raw), raw.size()));
-  size_ += raw.size();
-}
-
-void gzip_builder::piece(const gzip_head& p) {
-  if (p.size == 0) return;
-  bytes_.copy(p.bytes);
-  crc_ = static_cast<std::uint32_t>(crc32_combine(crc_, p.crc, static_cast<z_off_t>(p.size)));
-  size_ += p.size;
-}
-
-void gzip_builder::refer(std::string_view deflated, std::uint32_t crc, std::uint64_t size) {
-  if (size == 0) return;
-  bytes_.refer(deflated);
-  crc_ = static_cast<std::uint32_t>(crc32_combine(crc_, crc, static_cast<z_off_t>(size)));
-  size_ += size;
-}
-
-void gzip_builder::refer_stored(std::string_view blocks, std::string_view raw) {
-  bytes_.refer(blocks);
-  crc_ = static_cast<std::uint32_t>(crc32_z(crc_, in_ptr(raw), raw.size()));
-  size_ += raw.size();
-}
-
-gzip_body gzip_builder::finish() && { return {std::move(bytes_).finish(), crc_, size_}; }
 
 std::string gzip_compress(std::string_view body, int level) {
   z_stream z{};

@@ -17,44 +17,6 @@ double unix_seconds(wall_clock::time_point t) {
 
 using exposition::metric_type;
 
-// The live families' HELP and TYPE lines are written at every scrape but
-// never change: rendered once per format. Escaping ~1 KB of HELP text per
-// scrape was about half of a scrape's CPU (cmp_scrape_bench).
-struct family_def {
-  std::string_view name;
-  metric_type type;
-  std::string_view help;
-};
-constexpr std::array live_families = {
-    family_def{"cerebras_proxy_snapshot_age_seconds", metric_type::gauge, "Age of the snapshot kept for the upstream (served while younger than max_staleness)."},
-    family_def{"cerebras_proxy_rate_limit_remaining", metric_type::gauge, "Upstream requests still allowed in the current sliding rate-limit window."},
-    family_def{"cerebras_proxy_scrapes_total", metric_type::counter, "Requests to /metrics, by HTTP status."},
-    family_def{"cerebras_proxy_event_loop_lag_seconds", metric_type::gauge, "Longest lateness of the I/O thread's 100 ms timer over the last 30 to 60 s."},
-    family_def{"cerebras_proxy_http_connections_open", metric_type::gauge, "Open connections to the local listener."},
-    family_def{"cerebras_proxy_http_connections_refused_total", metric_type::counter, "Connections refused because the listener was at its connection cap."},
-    family_def{"process_cpu_seconds_total", metric_type::counter, "Total user and system CPU time spent in seconds."},
-    family_def{"process_resident_memory_bytes", metric_type::gauge, "Resident memory size in bytes."},
-    family_def{"process_virtual_memory_bytes", metric_type::gauge, "Virtual memory size in bytes."},
-    family_def{"process_open_fds", metric_type::gauge, "Number of open file descriptors."},
-    family_def{"process_max_fds", metric_type::gauge, "Maximum number of open file descriptors."},
-    family_def{"process_start_time_seconds", metric_type::gauge, "Start time of the process since unix epoch in seconds."},
-};
-enum live_family : std::size_t { snapshot_age, rate_limit_remaining, scrapes, loop_lag, connections_open, connections_refused, cpu, resident, virtual_memory, open_fds, max_fds, start_time };
-
-void live_header(std::string& out, exposition::format f, live_family which) {
-  static const auto rendered = [] {
-    std::array<std::array<std::string, live_families.size()>, 2> t;
-    for (const auto fmt : {exposition::format::text, exposition::format::openmetrics}) {
-      for (std::size_t i = 0; i < live_families.size(); ++i) {
-        const auto& d = live_families[i];
-        exposition::family_stream(t[static_cast<std::size_t>(fmt)][i], fmt).header(d.name, d.type, d.help);
-      }
-    }
-    return t;
-  }();
-  out += rendered[static_cast<std::size_t>(f)][which];
-}
-
 }  // namespace
 
 void histogram::observe(double seconds) noexcept {
@@ -132,12 +94,12 @@ void registry::set_reload_result(bool ok, wall_clock::time_point when) {
 }
 
 void registry::render(std::string& out, exposition::format f, wall_clock::time_point now) {
-  render_stable(out, f);
-  render_live(out, f, now);
+  exposition::family_stream w(out, f);
+  render_events(w);
+  render_time(w, now);
 }
 
-void registry::render_stable(std::string& out, exposition::format f) const {
-  exposition::family_stream w(out, f);
+void registry::render_events(exposition::family_stream& w) const {
   const auto& ups = *upstreams_;
 
   w.header("cerebras_proxy_upstream_requests_total", metric_type::counter,
@@ -222,6 +184,64 @@ void registry::render_stable(std::string& out, exposition::format f) const {
   w.sample("cerebras_proxy_build_info", {{"version", CMP_VERSION}, {"revision", build_revision()}}, 1.0);
 }
 
+void registry::render_time(exposition::family_stream& w, wall_clock::time_point now) {
+  const auto& ups = *upstreams_;
+
+  char code_buf[8];
+  w.header("cerebras_proxy_snapshot_age_seconds", metric_type::gauge,
+           "Age of the snapshot kept for the upstream (served while younger than max_staleness).");
+  for (const auto& u : ups)
+    if (u->snapshot_fetched_at)
+      w.sample("cerebras_proxy_snapshot_age_seconds", {{"upstream", u->name}},
+               std::max(0.0, std::chrono::duration<double>(now - *u->snapshot_fetched_at).count()));
+
+  w.header("cerebras_proxy_rate_limit_remaining", metric_type::gauge,
+           "Upstream requests still allowed in the current sliding rate-limit window.");
+  for (const auto& u : ups)
+    if (u->rate_limit_remaining)
+      w.sample("cerebras_proxy_rate_limit_remaining", {{"upstream", u->name}},
+               static_cast<std::uint64_t>(u->rate_limit_remaining(now)));
+
+  w.header("cerebras_proxy_scrapes_total", metric_type::counter,
+           "Requests to /metrics, by HTTP status.");
+  for (const auto& [status, n] : scrapes_) {
+    auto r = std::to_chars(code_buf, code_buf + sizeof code_buf, status);
+    w.sample("cerebras_proxy_scrapes_total",
+             {{"code", std::string_view(code_buf, static_cast<std::size_t>(r.ptr - code_buf))}}, n);
+  }
+
+  w.header("cerebras_proxy_event_loop_lag_seconds", metric_type::gauge,
+           "Longest lateness of the I/O thread's 100 ms timer over the last 30 to 60 s.");
+  w.sample("cerebras_proxy_event_loop_lag_seconds", {}, std::max(lag_max_current_, lag_max_previous_));
+
+  w.header("cerebras_proxy_http_connections_open", metric_type::gauge,
+           "Open connections to the local listener.");
+  w.sample("cerebras_proxy_http_connections_open", {}, open_connections_);
+  w.header("cerebras_proxy_http_connections_refused_total", metric_type::counter,
+           "Connections refused because the listener was at its connection cap.");
+  w.sample("cerebras_proxy_http_connections_refused_total", {}, connections_refused_);
+
+  const auto& p = process_.sample(std::chrono::steady_clock::now());
+  w.header("process_cpu_seconds_total", metric_type::counter,
+           "Total user and system CPU time spent in seconds.");
+  w.sample("process_cpu_seconds_total", {}, p.cpu_seconds);
+  w.header("process_resident_memory_bytes", metric_type::gauge,
+           "Resident memory size in bytes.");
+  w.sample("process_resident_memory_bytes", {}, p.resident_bytes);
+  w.header("process_virtual_memory_bytes", metric_type::gauge,
+           "Virtual memory size in bytes.");
+  w.sample("process_virtual_memory_bytes", {}, p.virtual_bytes);
+  w.header("process_open_fds", metric_type::gauge,
+           "Number of open file descriptors.");
+  w.sample("process_open_fds", {}, p.open_fds);
+  w.header("process_max_fds", metric_type::gauge,
+           "Maximum number of open file descriptors.");
+  w.sample("process_max_fds", {}, p.max_fds);
+  w.header("process_start_time_seconds", metric_type::gauge,
+           "Start time of the process since unix epoch in seconds.");
+  w.sample("process_start_time_seconds", {}, p.start_time_seconds);
+}
+
 void registry::observe_event_loop_lag(double seconds, std::chrono::steady_clock::time_point now) {
   constexpr auto bucket = std::chrono::seconds(30);
   if (now - lag_bucket_start_ >= bucket) {
@@ -230,53 +250,6 @@ void registry::observe_event_loop_lag(double seconds, std::chrono::steady_clock:
     lag_bucket_start_ = now;
   }
   lag_max_current_ = std::max(lag_max_current_, std::max(0.0, seconds));
-}
-
-void registry::render_live(std::string& out, exposition::format f, wall_clock::time_point now) {
-  exposition::family_stream w(out, f);
-  const auto& ups = *upstreams_;
-  char code_buf[8];
-
-  live_header(out, f, snapshot_age);
-  for (const auto& u : ups)
-    if (u->snapshot_fetched_at)
-      w.sample("cerebras_proxy_snapshot_age_seconds", {{"upstream", u->name}},
-               std::max(0.0, std::chrono::duration<double>(now - *u->snapshot_fetched_at).count()));
-
-  live_header(out, f, rate_limit_remaining);
-  for (const auto& u : ups)
-    if (u->rate_limit_remaining)
-      w.sample("cerebras_proxy_rate_limit_remaining", {{"upstream", u->name}},
-               static_cast<std::uint64_t>(u->rate_limit_remaining(now)));
-
-  live_header(out, f, scrapes);
-  for (const auto& [status, n] : scrapes_) {
-    auto r = std::to_chars(code_buf, code_buf + sizeof code_buf, status);
-    w.sample("cerebras_proxy_scrapes_total",
-             {{"code", std::string_view(code_buf, static_cast<std::size_t>(r.ptr - code_buf))}}, n);
-  }
-
-  live_header(out, f, loop_lag);
-  w.sample("cerebras_proxy_event_loop_lag_seconds", {}, std::max(lag_max_current_, lag_max_previous_));
-
-  live_header(out, f, connections_open);
-  w.sample("cerebras_proxy_http_connections_open", {}, open_connections_);
-  live_header(out, f, connections_refused);
-  w.sample("cerebras_proxy_http_connections_refused_total", {}, connections_refused_);
-
-  const auto& p = process_.sample(std::chrono::steady_clock::now());
-  live_header(out, f, cpu);
-  w.sample("process_cpu_seconds_total", {}, p.cpu_seconds);
-  live_header(out, f, resident);
-  w.sample("process_resident_memory_bytes", {}, p.resident_bytes);
-  live_header(out, f, virtual_memory);
-  w.sample("process_virtual_memory_bytes", {}, p.virtual_bytes);
-  live_header(out, f, open_fds);
-  w.sample("process_open_fds", {}, p.open_fds);
-  live_header(out, f, max_fds);
-  w.sample("process_max_fds", {}, p.max_fds);
-  live_header(out, f, start_time);
-  w.sample("process_start_time_seconds", {}, p.start_time_seconds);
 }
 
 }  // namespace cmp::telemetry

@@ -24,10 +24,12 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "cmp/asio.hpp"
 #include "cmp/snapshot/gzip.hpp"
+#include "cmp/upstream/outcome.hpp"
 
 namespace cmp::upstream {
 
@@ -207,6 +209,20 @@ asio::awaitable<bool> proxy_connect(beast::tcp_stream& tcp, steady::time_point d
 }
 
 }  // namespace
+
+fetch_request make_fetch_request(const config::upstream& u, config::secret api_key,
+                                 std::shared_ptr<asio::ssl::context> tls) {
+  auto parsed = boost::urls::parse_uri(u.url);
+  if (!parsed) throw std::invalid_argument("upstream " + u.name + ": bad url");
+  fetch_request req;
+  req.url = *parsed;
+  req.api_key = std::move(api_key);
+  req.tls = std::move(tls);
+  req.timeout = u.timeout;
+  req.user_agent = std::string("cerebras-metrics-proxy/") + CMP_VERSION;
+  req.proxy = select_proxy(req.url, u.proxy_url, [](const char* n) { return std::getenv(n); });
+  return req;
+}
 
 void decode_body(fetch_result& r, std::size_t limit) {
   if (!r.gzip_encoded) return;

@@ -4,7 +4,7 @@
 #include <ctime>
 
 #include "cmp/config/config.hpp"
-#include "cmp/upstream/http_fetch.hpp"
+#include "cmp/upstream/fetch_result.hpp"
 
 namespace cmp::upstream {
 

@@ -1,10 +1,8 @@
 #include "cmp/upstream/poller.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/url/parse.hpp>
 
 #include <cmath>
-#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
@@ -33,14 +31,7 @@ poller::poller(poller_context ctx, config::upstream cfg, config::secret api_key,
       metrics_(ctx_.metrics.upstream(cfg_.name)),
       timer_(ctx_.ioc) {
   if (!ctx_.files) ctx_.files = std::make_shared<state_writer>();  // inline
-  auto parsed = boost::urls::parse_uri(cfg_.url);
-  if (!parsed) throw std::invalid_argument("upstream " + cfg_.name + ": bad url");
-  request_.url = *parsed;
-  request_.api_key = api_key_;
-  request_.tls = std::move(tls);
-  request_.timeout = cfg_.timeout;
-  request_.user_agent = std::string("cerebras-metrics-proxy/") + CMP_VERSION;
-  request_.proxy = select_proxy(request_.url, cfg_.proxy_url, [](const char* n) { return std::getenv(n); });
+  request_ = make_fetch_request(cfg_, api_key_, std::move(tls));
   request_.on_socket = [this](asio::ip::tcp::socket* s) { active_socket_ = s; };
   metrics_.rate_limit_remaining = [l = ledger_](wall_clock::time_point now) { return l->remaining(now); };
   if (!cfg_.api_key_file.empty()) {

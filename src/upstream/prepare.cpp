@@ -60,12 +60,9 @@ prepared_snapshot prepare_snapshot(const poll_body& in, const config::upstream& 
                     std::make_move_iterator(counters.end()));
   }
   apply_timestamps(families, cfg.timestamps, window_ms);
-  auto snap = std::make_shared<snapshot::snapshot>();
-  snap->upstream = cfg.name;
-  // In a sealed memfd when large: plain scrapes sendfile it (shared_text.hpp).
-  snap->text = snapshot::shared_text::make(snapshot::series_text(families, &snap->series));
-  snap->fetched_at = in.fetched_at;
-  snap->window_end = in.window_end;
+  // Rendered here, once: its text, OpenMetrics and gzip bytes are what
+  // scrapes serve (snapshot.hpp).
+  auto snap = snapshot::render_snapshot(cfg.name, families, in.fetched_at, in.window_end);
   out.snap = std::move(snap);
   return out;
 }

@@ -14,6 +14,9 @@ import urllib.request
 SKIP = 77
 BASE_IMAGE = "debian:bookworm-slim"
 PROXY_IMAGE = "localhost/cerebras-metrics-proxy:ctest"
+# The simulated upstream has an image of its own (the Dockerfile's
+# mock-upstream target): the daemon's image does not carry it.
+MOCK_IMAGE = "localhost/cerebras-mock-upstream:ctest"
 
 
 def skip(reason):
@@ -58,15 +61,15 @@ def podman(*args, check=True, capture=True, timeout=600, input=None, env=None):
     return r
 
 
-def build_proxy_image(repo):
-    """docker/Dockerfile built as PROXY_IMAGE (--format docker: the OCI
-    format has no HEALTHCHECK). Layers are cached, so the suites after the
-    first one on a machine rebuild in seconds."""
+def build_proxy_image(repo, target=None, image=PROXY_IMAGE):
+    """docker/Dockerfile built as PROXY_IMAGE (or TARGET as IMAGE; --format
+    docker: the OCI format has no HEALTHCHECK). Layers are cached, so the
+    suites after the first one on a machine rebuild in seconds."""
     t0 = time.monotonic()
     podman("build", "--format", "docker", "-f", os.path.join(repo, "docker/Dockerfile"),
-           "--ignorefile", os.path.join(repo, "docker/Dockerfile.dockerignore"), "-t", PROXY_IMAGE, repo,
-           timeout=3000, capture=False)
-    print(f"image build: {time.monotonic() - t0:.1f} s")
+           "--ignorefile", os.path.join(repo, "docker/Dockerfile.dockerignore"),
+           *(["--target", target] if target else []), "-t", image, repo, timeout=3000, capture=False)
+    print(f"image build ({target or 'default'}): {time.monotonic() - t0:.1f} s")
 
 
 def ensure_base_image(repo):

@@ -3,8 +3,9 @@
 (Depends from shlibdeps, conffiles), lintian with no error and no warning,
 then `apt-get install ./cerebras-metrics-proxy_*.deb` in a fresh container of
 the debootstrapped base image: --version, --check-config of the shipped
-configuration with the key where the unit's LoadCredential= puts it, the
-unit not enabled, and a purge that leaves nothing.
+configuration with the key where the unit's LoadCredential= puts it (no
+warning on these defaults), the unit not enabled, and a purge that leaves
+nothing.
 
 Usage: container_deb_test.py REPO_ROOT BUILD_DIR     exit 0 pass, 1 fail, 77 skip
 """
@@ -34,11 +35,21 @@ apt-get update -qq
 (cd /pkg && apt-get install -y -qq --no-install-recommends "./$DEB") 2>&1 | tail -n 8
 echo "--- version"
 cerebras-metrics-proxy --version
-echo "--- check-config"
+echo "--- config mode"
+stat -c '%a' /etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml
 install -d -m 0700 /run/cred
 (umask 077 && printf 'key-from-credential\n' > /run/cred/api-key)
+echo "--- check-config shipped"
 CREDENTIALS_DIRECTORY=/run/cred cerebras-metrics-proxy \
-  --config.file=/etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml --check-config
+  --config.file=/etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml --check-config 2>&1 \
+  && echo "exit 0" || echo "exit $?"
+echo "--- check-config"
+# What a user does after installing: the organization id in a copy of the
+# shipped file (the conffile itself stays as shipped for dpkg --verify),
+# with the shipped file's mode.
+cp -p /etc/cerebras-metrics-proxy/cerebras-metrics-proxy.yml /tmp/edited.yml
+sed -i 's/org_REPLACE_ME/org_abc123/' /tmp/edited.yml
+CREDENTIALS_DIRECTORY=/run/cred cerebras-metrics-proxy --config.file=/tmp/edited.yml --check-config 2>&1
 echo "--- enabled"
 ls /etc/systemd/system/multi-user.target.wants/ 2>/dev/null || true
 echo "--- verify"
@@ -96,7 +107,9 @@ def main():
                     "postinst reloads systemd and neither enables nor starts the service")
         listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True).stdout
         for path in ("./usr/bin/cerebras-metrics-proxy", "./lib/systemd/system/cerebras-metrics-proxy.service",
-                     "./usr/share/doc/cerebras-metrics-proxy/copyright"):
+                     "./usr/share/doc/cerebras-metrics-proxy/copyright",
+                     # made from --help at build time (help2man)
+                     "./usr/share/man/man1/cerebras-metrics-proxy.1.gz"):
             c.check(re.search(rf" {re.escape(path)}$", listing, re.M), f"ships {path[1:]}")
         c.check(not re.search(r" \./usr/etc/", listing), "nothing under /usr/etc")
 
@@ -116,8 +129,17 @@ def main():
         print(text)
         c.check(r.returncode == 0, "apt-get install ./….deb in a fresh container")
         c.check(section(text, "version").startswith("cerebras-metrics-proxy"), "--version runs")
-        c.check("configuration OK" in section(text, "check-config"),
-                "--check-config accepts the shipped configuration", section(text, "check-config"))
+        shipped = section(text, "check-config shipped")
+        c.check(shipped.endswith("exit 1") and
+                "cerebras-metrics-proxy.yml: upstreams[0].url: organization id \"org_REPLACE_ME\" is a placeholder"
+                in shipped, "the shipped placeholder organization id is refused, naming file and key", shipped)
+        checked = section(text, "check-config")
+        c.check("configuration OK" in checked,
+                "--check-config accepts the shipped configuration with an organization id", checked)
+        # Warnings that are always there teach people to ignore warnings.
+        c.check(section(text, "config mode") == "644" and "warning" not in checked.lower(),
+                "no warning on the shipped defaults (config 0644, key from the credential)",
+                section(text, "config mode") + "\n" + checked)
         c.check("cerebras-metrics-proxy" not in section(text, "enabled"), "the unit is not enabled on install")
         c.check("verified" in section(text, "verify"), "dpkg --verify")
         c.check(section(text, "purge") == "nothing left", "purge removes every file", section(text, "purge"))

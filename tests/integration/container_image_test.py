@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Builds docker/Dockerfile with podman and runs the image the way the compose
+"""Builds docker/Dockerfile with podman (the daemon's image, and the simulated
+upstream's from its mock-upstream target) and runs them the way the compose
 demo does: the mock upstream first, owning the network namespace, the daemon
 joining it. Checks what a user of the image relies on: /-/ready and upstream
 series, a non-root user whose group exists, a read-only root file system, no
-capabilities, the HEALTHCHECK on a port other than 9753, SIGTERM, and the
-state volume carrying the snapshot across a restart.
+capabilities, the HEALTHCHECK on a port other than 9753, SIGTERM, the
+state volume carrying the snapshot across a restart, `--check-config` with
+the key from a podman secret printing no warning, the Apache-2.0 license
+label, and no simulated upstream in the daemon's image.
 
 Usage: container_image_test.py REPO_ROOT      exit 0 pass, 1 fail, 77 skip
 """
@@ -13,11 +16,12 @@ import os
 import re
 import socket
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from container_common import (PROXY_IMAGE, Checks, build_proxy_image, ensure_base_image,  # noqa: E402
-                              http_get, podman, require_podman, wait_until)
+from container_common import (MOCK_IMAGE, PROXY_IMAGE, Checks, build_proxy_image,  # noqa: E402
+                              ensure_base_image, http_get, podman, require_podman, wait_until)
 
 IMAGE = PROXY_IMAGE
 PORT = 9811          # not the default 9753: the HEALTHCHECK must follow it
@@ -42,6 +46,26 @@ def post(mock, path):
     return r.stdout.strip()
 
 
+def check_config_with_secret(repo, image, tag, work, secret_mode):
+    """`--check-config` of the image's shipped configuration as a user
+    adapts it (an organization id, the key from a podman secret), mounted
+    0644 like any `-v my-config.yml`; the secret is mounted for the image's
+    group with `secret_mode` (0440: a Kubernetes Secret with fsGroup).
+    Returns (exit code, stdout: the summary and its warnings, stderr)."""
+    shipped = open(os.path.join(repo, "docker/cerebras-metrics-proxy.yml")).read()
+    cfg = shipped.replace("org_REPLACE_ME", "org_abc123").replace(
+        "api_key_env: CEREBRAS_API_KEY", "api_key_file: /run/secrets/cerebras_api_key")
+    path = os.path.join(work, "config.yml")
+    with open(path, "w") as f:
+        f.write(cfg)
+    os.chmod(path, 0o644)
+    r = podman("run", "--rm", "--secret",
+               f"{tag}-key,type=mount,target=cerebras_api_key,uid=0,gid=10001,mode={secret_mode}",
+               "-v", f"{path}:/etc/cerebras-metrics-proxy/mine.yml:ro", image,
+               "--config.file=/etc/cerebras-metrics-proxy/mine.yml", "--check-config", check=False)
+    return r.returncode, r.stdout, r.stderr
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
@@ -54,6 +78,8 @@ def main():
     mock, daemon, volume = f"{tag}-mock", f"{tag}-daemon", f"{tag}-state"
     try:
         build_proxy_image(repo)
+        # The same build stage: only the last layers are new.
+        build_proxy_image(repo, target="mock-upstream", image=MOCK_IMAGE)
 
         info = json.loads(podman("image", "inspect", IMAGE).stdout)[0]
         cfg = info["Config"]
@@ -61,6 +87,10 @@ def main():
         # podman shows a docker-format health check beside Config, docker inside it.
         hc = (info.get("Healthcheck") or cfg.get("Healthcheck") or {}).get("Test") or []
         c.check(HEALTHCHECK in " ".join(hc), "HEALTHCHECK kept in the image (--format docker)", hc)
+        licenses = (info.get("Labels") or cfg.get("Labels") or {}).get("org.opencontainers.image.licenses")
+        c.check(licenses == "Apache-2.0", "label org.opencontainers.image.licenses=Apache-2.0", licenses)
+        r = podman("run", "--rm", "--entrypoint", "ls", IMAGE, "/usr/bin/cerebras-mock-upstream", check=False)
+        c.check(r.returncode != 0, "no simulated upstream in the daemon's image", r.stdout)
         r = podman("run", "--rm", "--entrypoint", "id", IMAGE)
         c.check(r.stdout.strip() == "uid=10001(cerebras-proxy) gid=10001(cerebras-proxy) groups=10001(cerebras-proxy)",
                 "user and group 10001 both have entries", r.stdout.strip())
@@ -69,13 +99,28 @@ def main():
         c.check(r.stdout.strip() == "10001:10001 700", "fresh state volume owned 10001:10001 mode 0700",
                 r.stdout.strip())
 
+        # No warning on the shipped defaults: a key readable by its group
+        # (0440, fsGroup) is fine; podman's default secret mode (0444, world-
+        # readable) still warns.
+        with tempfile.TemporaryDirectory(prefix="cmp-secret-") as work:
+            key = os.path.join(work, "key")
+            with open(key, "w") as f:
+                f.write("demo-key\n")
+            podman("secret", "create", f"{tag}-key", key)
+            # stdout only: podman itself may say things on stderr.
+            code, out, err = check_config_with_secret(repo, IMAGE, tag, work, "0440")
+            c.check(code == 0 and "configuration OK" in out and not re.search(r"^warning", out, re.M),
+                    "--check-config with a podman secret (0440, group 10001): OK, no warning", out + err)
+            code, out, err = check_config_with_secret(repo, IMAGE, tag, work, "0444")
+            c.check(code == 0 and re.search(r"^warning: .*/run/secrets/cerebras_api_key is world-readable", out, re.M),
+                    "a world-readable secret (0444) still warns", out + err)
+
         host_port = free_port()
         hardening = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
         # The compose demo's order: the mock owns the namespace and starts first.
         podman("run", "-d", "--name", mock, "-p", f"127.0.0.1:{host_port}:{PORT}", *hardening,
-               "-e", "CEREBRAS_API_KEY=demo-key", "--entrypoint", "/usr/bin/cerebras-mock-upstream", IMAGE,
-               "--listen", "127.0.0.1:8080", "--org", "org_abc123", "--endpoints", "3",
-               "--down-endpoints", "1", "--latency-label", "percentile")
+               "-e", "CEREBRAS_API_KEY=demo-key", MOCK_IMAGE, "--listen", "127.0.0.1:8080",
+               "--org", "org_abc123", "--endpoints", "3", "--down-endpoints", "1", "--latency-label", "percentile")
         wait_until(lambda: in_container(mock, "exec 3<>/dev/tcp/127.0.0.1/8080").returncode == 0,
                    20, "the mock to listen")
 
@@ -150,6 +195,7 @@ def main():
                 print(f"--- logs {name}\n{r.stdout}{r.stderr}")
             podman("rm", "-f", "-t", "0", name, check=False)
         podman("volume", "rm", "-f", volume, check=False)
+        podman("secret", "rm", f"{tag}-key", check=False)
     return c.exit()
 
 

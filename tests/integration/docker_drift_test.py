@@ -14,15 +14,21 @@ docker/Dockerfile
     (`cmake -S . -B build -DCMAKE_BUILD_TYPE=Release`, `cmake --build build -j2`)
     and, when scripts/demo.sh exists, carry the same -D options as it does;
     only -DCMP_BUILD_{TESTS,BENCH,FUZZ}=OFF and --target may be added;
-  * the final stage copies the daemon and the mock from the build stage, runs
-    as a non-root USER, EXPOSEs 9753 and has a HEALTHCHECK on /-/healthy or /healthz;
+  * the final stage (with the stages it is built FROM) copies the daemon from
+    the build stage, runs as a non-root USER, EXPOSEs 9753 and has a
+    HEALTHCHECK on /-/healthy or /healthz; it has no simulated upstream, which
+    is the `mock-upstream` target's; the `release` target takes the
+    cross-compiled daemon from the `release-bin` build context and carries
+    the OCI labels version, revision, created and source from build arguments;
+    the license label is Apache-2.0;
   * no `# syntax=` directive (BuildKit would pull a frontend image: offline
     builds break); the USER's group is created with the same number as the
     user (useradd --user-group alone picks GID 999);
   * every file it COPYs from the context exists.
 docker/compose.yaml and the files it names
   * parse as YAML; the daemon builds from docker/Dockerfile; a mock upstream in
-    the `demo` profile that starts, healthy, before the daemon (both in a
+    the `demo` profile, built from its `mock-upstream` target (the daemon's
+    image has no simulated upstream), that starts, healthy, before the daemon (both in a
     network namespace neither owns); Grafana Alloy by default and Grafana
     Agent in the `agent` profile; Prometheus; every bind-mounted host
     path exists; agent.yaml scrapes with honor_labels and honor_timestamps and
@@ -368,10 +374,20 @@ def check_dockerfile(root):
     if len(stages) < 2:
         fail(f"Dockerfile: expected a multi-stage build, found {len(stages)} stage(s)")
         return
+    # A stage FROM an earlier stage inherits its instructions: checks of an
+    # image look at its whole chain (the default image is FROM runtime).
+    by_name = {}
     for s in stages:
-        if s["image"] != BASE_IMAGE:
+        parent = by_name.get(s["image"])
+        if parent:
+            s["parent"], s["image"] = parent["name"], parent["image"]
+            s["own"], s["ins"] = s["ins"], parent["ins"] + s["ins"]
+        elif s["image"] != BASE_IMAGE:
             fail(f"Dockerfile:{s['line']}: stage on {s['image']!r}, expected {BASE_IMAGE}")
+        if s["name"]:
+            by_name[s["name"]] = s
     build, final = stages[0], stages[-1]
+    check_image_stages(by_name, build, final)
 
     for s in stages:
         for no, kw, a in s["ins"]:
@@ -449,9 +465,9 @@ def check_dockerfile(root):
             fail(f"Dockerfile build {' '.join(bld)!r} is not the contract's {' '.join(CONTRACT_BUILD)!r} (+ --target)")
 
     # --- final stage contents
-    for binary in ("cerebras-metrics-proxy", "cerebras-mock-upstream"):
-        if not any(re.search(rf"--from=({re.escape(build['name'] or '0')}|0)\b.*\bbuild/{binary}\b", a) for _, a in copies(final)):
-            fail(f"Dockerfile final stage: {binary} not copied from the build stage")
+    if not any(re.search(rf"--from=({re.escape(build['name'] or '0')}|0)\b.*\bbuild/cerebras-metrics-proxy\b", a)
+               for _, a in copies(final)):
+        fail("Dockerfile final stage: cerebras-metrics-proxy not copied from the build stage")
     users = [a for _, kw, a in final["ins"] if kw == "USER"]
     if not users or users[-1].split(":")[0] in ("root", "0"):
         fail("Dockerfile final stage: no non-root USER")
@@ -489,6 +505,36 @@ def check_dockerfile(root):
         fail("docker/Dockerfile.dockerignore does not exclude build")
 
 
+def check_image_stages(by_name, build, final):
+    """The simulated upstream is an image of its own (target mock-upstream),
+    never in the daemon's; the release target takes the cross-compiled daemon
+    from the `release-bin` build context and labels it with the version
+    scripts/release.sh passes; every image says its license."""
+    def copied(stage):
+        return " ".join(a for _, kw, a in stage["ins"] if kw in ("COPY", "ADD"))
+    if "cerebras-mock-upstream" in copied(final):
+        fail("Dockerfile final stage: the daemon's image carries the simulated upstream")
+    mock = by_name.get("mock-upstream")
+    if not mock:
+        fail("Dockerfile: no `mock-upstream` stage (the compose demo runs it)")
+    elif not re.search(rf"--from={re.escape(build['name'] or '0')}\b.*\bbuild/cerebras-mock-upstream\b", copied(mock)):
+        fail("Dockerfile mock-upstream stage: cerebras-mock-upstream not copied from the build stage")
+    release = by_name.get("release")
+    if not release:
+        fail("Dockerfile: no `release` stage (scripts/release.sh builds it)")
+        return
+    if release.get("parent") != final.get("parent"):
+        fail("Dockerfile: the release stage and the default image do not share one runtime stage")
+    if not re.search(r"--from=release-bin\s+linux-\$\{TARGETARCH\}/cerebras-metrics-proxy\b", copied(release)):
+        fail("Dockerfile release stage: the daemon is not copied from release-bin/linux-${TARGETARCH}/")
+    labels = " ".join(a for _, kw, a in release["ins"] if kw == "LABEL")
+    for key, arg in (("version", "VERSION"), ("revision", "REVISION"), ("created", "CREATED"), ("source", "SOURCE")):
+        if f'org.opencontainers.image.{key}="${{{arg}}}"' not in labels:
+            fail(f"Dockerfile release stage: no label org.opencontainers.image.{key} from ARG {arg}")
+    if 'org.opencontainers.image.licenses="Apache-2.0"' not in labels:
+        fail("Dockerfile: the images' licenses label is not Apache-2.0 (LICENSE)")
+
+
 # ---------------------------------------------------------------- compose
 def check_compose(root):
     ddir = os.path.join(root, "docker")
@@ -508,7 +554,7 @@ def check_compose(root):
     named_volumes = set((compose.get("volumes") or {}).keys())
 
     daemon = [n for n, s in services.items() if isinstance(s, dict) and isinstance(s.get("build"), dict)
-              and s["build"].get("dockerfile") == "docker/Dockerfile"]
+              and s["build"].get("dockerfile") == "docker/Dockerfile" and not s["build"].get("target")]
     if len(daemon) != 1:
         fail("compose.yaml: expected one service built from docker/Dockerfile")
     else:
@@ -522,6 +568,9 @@ def check_compose(root):
         fail("compose.yaml: no service runs cerebras-mock-upstream")
     elif "demo" not in (services[mock[0]].get("profiles") or []):
         fail("compose.yaml: the mock upstream is not in the `demo` profile")
+    elif (services[mock[0]].get("build") or {}).get("target") != "mock-upstream":
+        # The daemon's image has no simulated upstream in it.
+        fail("compose.yaml: the mock upstream is not built from docker/Dockerfile's mock-upstream target")
     images = {n: str(s.get("image", "")) for n, s in services.items() if isinstance(s, dict)}
     agent = [n for n, i in images.items() if i.startswith("grafana/agent")]
     alloy = [n for n, i in images.items() if i.startswith("grafana/alloy")]

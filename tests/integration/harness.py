@@ -83,6 +83,12 @@ def parse_args(argv=None):
     return rest
 
 
+def project_version():
+    """The one version source: project(VERSION) in CMakeLists.txt."""
+    with open(os.path.join(REPO, "CMakeLists.txt")) as f:
+        return re.search(r"^project\(cerebras-metrics-proxy VERSION (\d+\.\d+\.\d+)", f.read(), re.M).group(1)
+
+
 def main():
     rest = parse_args()
     unittest.main(argv=[sys.argv[0]] + rest)

@@ -196,7 +196,9 @@ def expand(args, env):
 
 def check_config(c, daemon, docs):
     """The ConfigMaps' configurations, with the workloads' arguments, pass
-    --check-config (the key file swapped for a temporary one)."""
+    --check-config once the organization id is filled in, as a user does (the
+    key file swapped for a temporary one); as shipped, the placeholder id is
+    refused."""
     maps = {d["metadata"]["name"]: d for _, d in docs if d["kind"] == "ConfigMap"}
     with tempfile.TemporaryDirectory(prefix="cmp-k8s-config-") as tmp:
         key = os.path.join(tmp, "api-key")
@@ -204,10 +206,11 @@ def check_config(c, daemon, docs):
             f.write("sk-k8s-manifest-test\n")
         os.chmod(key, 0o600)
 
-        def run(config_text, args):
+        def run(config_text, args, org="org_abc123"):
             path = os.path.join(tmp, "config.yml")
+            text = re.sub(r"api_key_file: .*", f"api_key_file: {key}", config_text)
             with open(path, "w") as f:
-                f.write(re.sub(r"api_key_file: .*", f"api_key_file: {key}", config_text))
+                f.write(text.replace("org_REPLACE_ME", org))
             os.chmod(path, 0o600)
             argv = [a for a in args if not a.startswith("--config.file=")]
             return subprocess.run([daemon, f"--config.file={path}", "--check-config"] + argv,
@@ -221,6 +224,9 @@ def check_config(c, daemon, docs):
             text = cm["data"]["cerebras-metrics-proxy.yml"]
             pods = [f"{w['metadata']['name']}-{i}" for i in range(w["spec"].get("replicas", 1))] \
                 if w["kind"] == "StatefulSet" else [w["metadata"]["name"] + "-7c9f6d5b8-x2x9z"]
+            r = run(text, expand(ctr.get("args", []), {"POD_NAME": pods[0]}), org="org_REPLACE_ME")
+            c.check(r.returncode == 1 and 'organization id "org_REPLACE_ME" is a placeholder' in r.stderr,
+                    f"{name}: as shipped, the placeholder organization id is refused", r.stdout + r.stderr)
             for pod in pods:
                 r = run(text, expand(ctr.get("args", []), {"POD_NAME": pod}))
                 c.check(r.returncode == 0 and "configuration OK" in r.stdout,

@@ -11,7 +11,7 @@ All of them poll at the same offset every 10 s, so each cycle starts with a
 burst of 100 fetches and a re-render of the view. Functional bounds only
 (the speed targets live in bench/run_org_bench.py, with ~100 KB bodies and
 state_dir on disk, where a scrape during a burst still waits behind the
-pollers' own per-poll work on the I/O thread: see bench/README.md):
+pollers' own per-poll work on the I/O thread: see bench/HISTORY.md):
 
   * every organization is polled exactly once per cycle, over 2 cycles
     (the daemon's request counters and the mock's request log agree);
@@ -51,7 +51,7 @@ class HundredOrganizations(unittest.TestCase):
         # state_dir on tmpfs: every poll writes and fsyncs its snapshot and
         # ledger on the I/O thread (upstream/state_store), and 100 of those
         # per burst on a busy disk stall the loop for over a second. That is
-        # the poller's to fix (it is in bench/README.md); this test bounds
+        # the poller's to fix (it is in bench/HISTORY.md); this test bounds
         # what the render path leaves of a burst.
         cls.shm = tempfile.mkdtemp(prefix="cmp-scale-state-", dir="/dev/shm") if os.path.isdir("/dev/shm") else None
         cls.daemon = h.Daemon(cls.ws, {"upstreams": ups}, log_level="info", state_dir=cls.shm)
@@ -141,7 +141,7 @@ class HundredOrganizations(unittest.TestCase):
         self.assertEqual(status, 200)
         text = body.decode()
         orgs = set(re.findall(r'^requests_count_total\{[^}]*org="(o\d+)"', text, re.M))
-        self.assertEqual(len(orgs), N)
+        self.assertEqual(len(orgs), N, sorted(set("o%d" % i for i in range(N)) - orgs))
         types = [ln.split(" ")[2] for ln in text.splitlines() if ln.startswith("# TYPE ")]
         self.assertEqual(len(types), len(set(types)), "a family appears twice")
 

@@ -63,14 +63,25 @@ if printf '%s\n' "$out" | grep -F "$unit_name" | grep -Eiv 'Failed to (connect|s
   fail "systemd-analyze verify reported problems with $unit_name"
 fi
 # With the real daemon, the systemd-flavoured config must pass --check-config
-# the way the unit runs it: the key from $CREDENTIALS_DIRECTORY/api-key.
+# the way the unit runs it (the key from $CREDENTIALS_DIRECTORY/api-key) once
+# the user has put in the organization id, with no warning; as shipped, the
+# placeholder id is refused, naming the file and the key.
 if [ "$(basename "$binary")" = cerebras-metrics-proxy ]; then
   install -d -m 0700 "$tmp/credentials"
   printf 'test-key\n' >"$tmp/credentials/api-key"
   chmod 0600 "$tmp/credentials/api-key"
-  if ! (cd "$tmp" && env -u CEREBRAS_API_KEY CREDENTIALS_DIRECTORY="$tmp/credentials" \
-        "$binary" --config.file="$root/packaging/systemd/config.yml" --check-config); then
-    fail "packaging/systemd/config.yml does not pass --check-config with LoadCredential's layout"
+  check() {
+    (cd "$tmp" && env -u CEREBRAS_API_KEY CREDENTIALS_DIRECTORY="$tmp/credentials" \
+      "$binary" --config.file="$1" --check-config 2>&1)
+  }
+  if out=$(check "$root/packaging/systemd/config.yml"); then
+    fail "the shipped placeholder organization id passes --check-config: $out"
   fi
+  printf '%s\n' "$out" | grep -Fq "packaging/systemd/config.yml: upstreams[0].url: organization id \"org_REPLACE_ME\" is a placeholder" \
+    || fail "no placeholder error naming the file and key: $out"
+  sed 's/org_REPLACE_ME/org_abc123/' "$root/packaging/systemd/config.yml" >"$tmp/config.yml"
+  out=$(check "$tmp/config.yml") \
+    || fail "packaging/systemd/config.yml with an organization id does not pass --check-config with LoadCredential's layout: $out"
+  if printf '%s\n' "$out" | grep -qi warning; then fail "warnings on the shipped defaults: $out"; fi
 fi
 echo "PASS: $unit_name verifies with ExecStart=$binary"

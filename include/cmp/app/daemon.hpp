@@ -2,8 +2,8 @@
 // Wires the daemon together: config -> pollers -> snapshot store -> HTTP
 // server, plus signals (SIGTERM/SIGINT graceful stop, SIGHUP reload),
 // staleness expiry and systemd notification. Everything runs on one
-// io_context thread, except the view's merge, render and gzip, which run on
-// one render thread (snapshot_store's render jobs) and are posted back.
+// io_context thread, except a poll's CPU work (on a poll thread), the
+// merged views of a burst (on a rebuild thread) and state file writes.
 
 #include <cstdint>
 #include <filesystem>

@@ -123,11 +123,19 @@ class config_error : public std::runtime_error {
 // state_dir, web_config_file and ca_file are resolved against the file's
 // directory (as Prometheus does), and ca_file must be readable. Rule worth
 // knowing: timeout < poll_interval, so one fetch per upstream is in flight.
-// A world-readable file adds a warning to `warnings`.
+// The file's mode is not checked: it holds no secret (keys are refused in
+// it), except a proxy_url with a password, which warns when the file is
+// world-readable.
 [[nodiscard]] config load_config(const std::filesystem::path& file);
 // Same, from text; `source` names it in messages. Touches no files: paths
 // stay as written.
 [[nodiscard]] config parse_config(std::string_view yaml, std::string_view source);
+
+// Every key the reader accepts, written as the README's table writes them:
+// `listen`, `log.level`, `upstreams[].name`, `upstreams[].rate_limit.requests`
+// (a block's keys, not the block itself). From the reader's own tables, so
+// that a test can tell when the README or the example configuration lacks one.
+[[nodiscard]] std::vector<std::string> accepted_keys();
 
 // Prometheus duration notation: `500ms`, `10s`, `5m`, `1h`, `1h30m`, also
 // `d`, `w`, `y`. nullopt when malformed.
@@ -154,9 +162,18 @@ inline constexpr std::uint32_t documented_requests_per_minute = 6;
 // `api_key_env` variable. Throws config_error
 // naming the variable or file (never the value) when missing, unreadable or
 // empty. Trailing whitespace/newlines of a key file are stripped. Appends a
-// warning to `warnings` when the key file is group- or world-readable.
+// warning to `warnings` when the key file is world-readable.
 [[nodiscard]] secret load_api_key(const upstream& u, std::string_view source,
                                   std::vector<std::string>* warnings = nullptr);
+
+// The warning for a file holding a secret (the API key, the listener's TLS
+// key) with mode `mode`, naming `where` (`FILE: KEY`), the file and the fix;
+// empty when the mode is fine. Readable by everyone warns. Readable by the
+// file's group does not: a Kubernetes Secret mounted with `fsGroup` is 0440
+// and cannot be changed, and a packaged root:group 0640 file is deliberate.
+[[nodiscard]] std::string world_readable_secret_warning(std::string_view where,
+                                                        const std::filesystem::path& file,
+                                                        unsigned mode);
 
 // --- Additions for the command line and --check-config -------------------
 

@@ -5,7 +5,7 @@
 // A sample keeps its name and labels in one allocation (one std::string,
 // packed): a 1 MB Cerebras body is ~9 k samples of three labels each, and
 // with a string per name, label name and label value the parser spent most
-// of its time allocating (bench/README.md, "Micro-benchmarks").
+// of its time allocating (bench/HISTORY.md, "Micro-benchmarks").
 
 #include <cstddef>
 #include <cstdint>

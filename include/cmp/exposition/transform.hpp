@@ -54,6 +54,12 @@ struct merge_stats {
 // Null pointers in `parts` are skipped. `stats`, if given, receives counts.
 family_list merge(std::span<const family_list* const> parts, merge_stats* stats = nullptr);
 
+// The hash merge() tells series apart by: of the sample name and the label
+// set, label order ignored. For callers that merge rendered bytes instead of
+// models (the snapshot views) and so must agree with merge() on what one
+// series is.
+[[nodiscard]] std::uint64_t series_hash(const sample& s) noexcept;
+
 // Model equality in which NaN values equal each other (and only NaN); for
 // tests and round-trip checks.
 bool equivalent(const family_list& a, const family_list& b);

@@ -62,6 +62,13 @@ void write_text(const family_list& families, std::string& out);
 //    are not detected.
 void write_openmetrics(const family_list& families, std::string& out);
 
+// One family as write_text/write_openmetrics write it (HELP if present,
+// TYPE, the samples), announced under `name` and `type` (a counter's stem
+// and `counter`, or its own name and `unknown`, in OpenMetrics): for callers
+// that render family by family and record where each one lies (the
+// snapshots). Writes nothing for a family without samples.
+void write_family(const family& fam, std::string_view name, metric_type type, format f, std::string& out);
+
 // Writes families a sample at a time, without building a model: the daemon's
 // own metrics, rendered at every scrape. Same rules as the writers above
 // (escaping, numbers, `untyped`/`unknown`, OpenMetrics counter family names),

@@ -1,7 +1,8 @@
 #pragma once
 // The local HTTP listener: accepts connections, reads requests with Beast's
 // parser under strict limits, answers through `handle()`, and serves /metrics
-// from the current view without copying its bodies.
+// from prepared bytes (the current view's, the prepared self-metrics')
+// without copying or rendering them.
 //
 // Runs on one io_context thread; all member functions must be called on it.
 // stop() stops accepting, closes idle keep-alive connections at once and
@@ -34,6 +35,9 @@ struct server_options {
   // A keep-alive connection with no request for this long is closed.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(120)};
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
+  // How old the self-metrics on /metrics may be (scrape_body.hpp's
+  // self_metrics): they are prepared before the scrapes that serve them.
+  std::chrono::milliseconds self_metrics_max_age{std::chrono::seconds(1)};
 };
 
 class http_server {

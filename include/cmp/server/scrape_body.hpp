@@ -1,18 +1,14 @@
 #pragma once
-// The body of a /metrics answer, without I/O, as byte ranges for one scatter
-// write:
-//   1. the upstream series of the current view (rendered and compressed once
-//      per poll; one range per upstream and family when several upstreams
-//      are merged: the view refers to their bodies, snapshot/body.hpp),
-//   2. the daemon's stable self-metrics (rendered and compressed once per
-//      change: telemetry::registry::render_stable),
-//   3. its live self-metrics, rendered for this scrape (with the gzip
-//      trailer when compressed).
-// A gzip body is one gzip member: 1 and 2 end on sync flushes and 3 is
-// stored blocks (snapshot::gzip_finish). Runs on the io_context thread; not
-// thread-safe.
+// The body of a /metrics answer, without I/O, as byte ranges for one
+// scatter write: the view's bytes (rendered and compressed before the
+// scrape arrived, snapshot.hpp), then the daemon's own metrics (prepared
+// at most once per second, `self_metrics`), or for one upstream's view
+// only OpenMetrics' `# EOF`. A gzip body is one gzip member: the view's
+// gzip head, the self-metrics' end piece, an 8-byte trailer (gzip.hpp).
+// Runs on the io_context thread; not thread-safe.
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,65 +21,59 @@
 
 namespace cmp::server {
 
-// The stable self-metrics in one format, plain and compressed.
-struct stable_self_metrics {
+// The end of a /metrics body in one format: plain, and as the gzip end piece.
+struct prepared_tail {
   std::string plain;
-  snapshot::gzip_head gzip;
+  snapshot::gzip_end gzip;
 };
 
-// One connection's scrape buffers, reused from scrape to scrape (no
-// allocation once grown). `parts` stay valid until the next assemble() into
-// the same object: it holds the view and the stable part they point into,
-// so a new poll or a changed stable part cannot free them mid-write.
-struct scrape_body {
-  std::shared_ptr<const snapshot::exposition_view> view;
-  std::shared_ptr<const stable_self_metrics> stable;
-  std::string live;
-  std::string gzip_tail;
-  std::vector<std::string_view> parts;  // cleared, not shrunk: no allocation once grown
-  // Where each part lies in a file (a snapshot's memfd), fd -1 if it does
-  // not: a plain-TCP write sends those with sendfile. Valid while `view`.
-  std::vector<snapshot::segment_file> files;
-  std::size_t bytes = 0;                 // their total size
-
-  [[nodiscard]] std::size_t size() const noexcept { return bytes; }
-  // Once written: an idle keep-alive connection must not keep an old view
-  // (and the upstream renders it refers to) alive until its next scrape.
-  void release() noexcept {
-    view.reset();
-    stable.reset();
-    parts.clear();
-    files.clear();
-    bytes = 0;
-  }
-  // Sets parts to `first`'s segments, then `second` and `third`.
-  void set_parts(const snapshot::body& first, std::string_view second, std::string_view third);
-};
-
-class scrape_assembler {
+// The self-metrics, prepared for a scrape before it arrives: rendered
+// again when a stable value changed (registry::stable_generation) or when
+// they are `max_age` old, so that the live values (ages, scrape counts,
+// process_*) are at most that old. A new object each time: writes in flight
+// keep the old one.
+class self_metrics {
  public:
-  explicit scrape_assembler(telemetry::registry& metrics) : metrics_(metrics) {}
-
-  // `self_metrics` false: the view's series alone (a per-upstream scrape),
-  // parts 2 and 3 then hold only OpenMetrics' `# EOF` / the gzip trailer.
-  void assemble(std::shared_ptr<const snapshot::exposition_view> view, exposition::format format,
-                bool gzip, telemetry::wall_clock::time_point now, scrape_body& out,
-                bool self_metrics = true);
+  self_metrics(telemetry::registry& metrics, std::chrono::milliseconds max_age)
+      : metrics_(metrics), max_age_(max_age) {}
+  [[nodiscard]] std::shared_ptr<const prepared_tail> get(exposition::format f, telemetry::wall_clock::time_point now);
 
  private:
   struct cached {
-    std::shared_ptr<const stable_self_metrics> part;
+    std::shared_ptr<const prepared_tail> tail;
     std::uint64_t generation = 0;
-    // CRC and length of the view's gzip head + part's gzip, for the view
-    // that `sum_of` points to. A weak_ptr, not an address: a new view may
-    // be allocated where a freed one was.
-    std::weak_ptr<const snapshot::exposition_view> sum_of;
-    snapshot::gzip_sum sum;
+    telemetry::wall_clock::time_point at;
   };
-  cached& stable(exposition::format f);
-
   telemetry::registry& metrics_;
-  std::array<cached, 2> stable_;  // by exposition::format
+  std::chrono::milliseconds max_age_;
+  std::array<cached, 2> cache_;  // by exposition::format
+};
+
+// One connection's scrape buffers, reused from scrape to scrape. `parts`
+// stay valid until release(): it holds the view and the tail they point
+// into, so a new poll or new self-metrics cannot free them mid-write.
+struct scrape_body {
+  std::shared_ptr<const snapshot::exposition_view> view;
+  std::shared_ptr<const prepared_tail> tail;
+  std::array<char, 8> trailer{};
+  // What `trailer` was computed for (CRCs and sizes of head and end): a
+  // CRC combine was 3 % of a gzip scrape's CPU, and the pair changes only
+  // with a new view or new self-metrics.
+  std::array<std::uint64_t, 4> trailer_of{};
+  std::vector<std::string_view> parts;  // cleared, not shrunk: no allocation once grown
+  std::size_t size = 0;
+
+  // The view's bytes, then `tail` (null: the end of a view served alone).
+  void assemble(std::shared_ptr<const snapshot::exposition_view> v, std::shared_ptr<const prepared_tail> t,
+                exposition::format f, bool gzip);
+  // Once written: an idle keep-alive connection must not keep an old view
+  // (and the snapshots it refers to) alive until its next scrape.
+  void release() noexcept {
+    view.reset();
+    tail.reset();
+    parts.clear();
+    size = 0;
+  }
 };
 
 }  // namespace cmp::server

@@ -1,11 +1,14 @@
 #pragma once
-// Immutable snapshots and the rendered view that scrapes serve.
+// Immutable snapshots and the views that scrapes serve.
 //
-// Data moves one way: a poller publishes a `snapshot` per upstream; the
-// store merges the fresh ones and renders them ONCE into an `exposition_view`
-// (text and OpenMetrics, each plain and as a gzip head); a scrape only picks
-// bytes from the current view. It never parses, renders or compresses the
-// upstream series.
+// Data moves one way: a poll renders its families ONCE into a `snapshot`
+// (render_snapshot(), on the poll's worker thread): the text and
+// OpenMetrics bytes, where each family lies in them, and the snapshot's own
+// view, plain and gzipped. The store then makes, once per burst of polls
+// and off the I/O thread, the merged view of the fresh snapshots by
+// concatenating their families (merge_views()), and gzips it whole. A
+// scrape only picks prepared bytes; it never parses, renders or
+// compresses the upstream series.
 
 #include <atomic>
 #include <chrono>
@@ -20,147 +23,123 @@
 
 #include "cmp/exposition/model.hpp"
 #include "cmp/exposition/writer.hpp"
+#include "cmp/snapshot/body.hpp"
 #include "cmp/snapshot/gzip.hpp"
-#include "cmp/snapshot/shared_text.hpp"
 #include "cmp/snapshot/upstream_status.hpp"
 
 namespace cmp::snapshot {
 
 using wall_clock = std::chrono::system_clock;
 
-// One upstream's last good poll, as served (extra labels and timestamps
-// already applied). Never modified after publication.
-struct snapshot {
-  std::string upstream;
-  // Its series as text 0.0.4 (series_text()), kept for the next merge. Not
-  // the parsed model: that is about four times the size of the text, and a
-  // merge (on a poll or when a snapshot goes stale) re-parses in ~2.5 ms per
-  // MB. So the bodies are a snapshot's only large allocations. A large
-  // text lives in a sealed memfd (shared_text.hpp): the views refer to it,
-  // and plain-HTTP scrapes `sendfile` it.
-  shared_text text;
-  wall_clock::time_point fetched_at;  // when the response arrived
-  wall_clock::time_point window_end;  // end of the aggregation window it describes
-  std::size_t series = 0;
-};
-
-// The text a snapshot keeps for `families`: merged on its own first (which
-// drops duplicate series, e.g. made by a label rename), so that it always
-// parses back. Sets *series to the number of samples written.
-[[nodiscard]] std::string series_text(const exposition::family_list& families,
-                                      std::size_t* series = nullptr);
-
-// A body as served, plain and as a gzip head; both may be scatter lists
-// that share bytes with other views (body.hpp).
-struct rendered_body {
+// A body as served, plain and gzipped whole (a head that the daemon's own
+// metrics or `# EOF` completes, gzip.hpp).
+struct prepared_body {
   body plain;
-  gzip_body gzip;
+  gzip_head gzip;
 };
 
+// What one scrape of /metrics (or /metrics?upstream=NAME) serves from the
+// upstreams. Immutable; safe to read from any number of threads.
 struct exposition_view {
-  rendered_body text;         // Prometheus text 0.0.4
-  rendered_body openmetrics;  // OpenMetrics 1.0.0, without `# EOF`
-  [[nodiscard]] const rendered_body& in(exposition::format f) const noexcept {
+  prepared_body text;         // Prometheus text 0.0.4
+  prepared_body openmetrics;  // OpenMetrics 1.0.0, without `# EOF`
+  [[nodiscard]] const prepared_body& in(exposition::format f) const noexcept {
     return f == exposition::format::openmetrics ? openmetrics : text;
   }
   std::optional<wall_clock::time_point> last_modified;  // newest fetch among the served
   std::vector<std::string> served;  // upstream names whose series are in the bodies
   std::size_t series = 0;
-  std::size_t dropped_series = 0;  // duplicates/conflicts across upstreams, left out
-  // Each configured upstream's own view, in config order, for
-  // /metrics?upstream=NAME: rendered with the merged view, so that a
-  // per-organization scrape renders nothing either. An upstream without a
-  // fresh snapshot has an empty view. Empty in the per-upstream views.
-  std::vector<std::pair<std::string, std::shared_ptr<const exposition_view>>> upstreams;
-
-  // The view of the configured upstream `name`; null if there is no such upstream.
-  [[nodiscard]] std::shared_ptr<const exposition_view> upstream(std::string_view name) const;
+  std::size_t dropped_series = 0;  // duplicates and conflicts, left out
 };
 
-// Merges the snapshots (in the given order) and renders every body, from
-// scratch. The reference that the incremental path (render_upstream +
-// merge_renders) must match byte for byte; the store no longer calls it on
-// the fast path.
-[[nodiscard]] std::shared_ptr<const exposition_view> render_view(
-    const std::vector<std::shared_ptr<const snapshot>>& snapshots);
+// The view with no upstream in it: empty bodies, no Last-Modified.
+[[nodiscard]] const std::shared_ptr<const exposition_view>& empty_view();
 
-// What was rendered for one snapshot: its own view (render_view({source})),
-// and per family where its header text and sample lines lie in that view's
-// bodies, so that a merged view is a concatenation of these pieces family by
-// family instead of a re-parse and re-render of every upstream. Immutable
-// once built; safe to read from any number of threads.
-struct upstream_render {
-  struct family_piece {
-    std::string name;
+// One upstream's last good poll, as served (extra labels and timestamps
+// already applied), rendered once. Never modified after publication.
+struct snapshot {
+  // Where one family lies in `text` and `openmetrics`. Its OpenMetrics
+  // sample lines are the text's whenever they are the same bytes (no
+  // timestamps, whose unit differs), so the series are kept once.
+  struct family {
+    std::string_view name;
     exposition::metric_type type = exposition::metric_type::untyped;
     bool has_help = false;
-    // Ranges of the bytes that `view` keeps alive (its bodies, or the
-    // snapshot's text they share): the family's header lines (HELP and
-    // TYPE), the escaped HELP text alone, and its sample lines.
-    std::string_view text_head, text_help, text_samples;
-    std::string_view om_head, om_help, om_samples;
-    // In view's gzip bodies: the header lines as a stored block, and the
-    // sample lines compressed on their own (gzip_piece) with their CRC, so
-    // that a merged view's gzip bodies refer to them without compressing
-    // or copying again.
-    std::string_view text_gz_head, text_gz_samples, om_gz_head, om_gz_samples;
-    std::uint32_t text_crc = 0, om_crc = 0;
-    std::size_t samples = 0;
+    // The header lines (HELP, TYPE) as this snapshot alone announces the
+    // family, and its escaped HELP text in each format.
+    std::string_view text_head, text_help, om_head, om_help;
+    std::string_view text_samples, om_samples;
+    // series_hashes[first_series, first_series + samples): one per sample line.
+    std::size_t first_series = 0, samples = 0;
     // Every sample is named like the family, which ends in `_total`, with a
     // value >= 0: the family can be an OpenMetrics counter (writer.hpp).
     bool om_counter_ok = false;
   };
-  std::shared_ptr<const snapshot> source;
-  std::shared_ptr<const exposition_view> view;
-  std::vector<family_piece> families;  // as rendered, empty families included
-  // Labels that every sample carries with the same value (sorted by name).
-  // Two upstreams with one such label name at different values cannot share
-  // a series, so their families concatenate without a duplicate check.
-  std::vector<exposition::label> constant_labels;
-  bool readable = false;  // the snapshot's text parsed
-  std::size_t dropped_series = 0;  // within this snapshot (and all of it when unreadable)
+
+  std::string upstream;
+  wall_clock::time_point fetched_at;  // when the response arrived
+  wall_clock::time_point window_end;  // end of the aggregation window it describes
+  std::size_t series = 0;
+  std::size_t dropped_series = 0;  // duplicates within the body, left out
+  // The bytes the families' views point into, shared with the views that
+  // serve them: `text` has every family (header, then samples),
+  // `openmetrics` each family's OpenMetrics header and the samples that
+  // differ, `names` the family names.
+  struct bytes {
+    std::string text, openmetrics, names;
+  };
+  std::shared_ptr<const bytes> rendered;
+  std::vector<family> families;  // as merged, empty families included (they name OpenMetrics counters)
+  // exposition::series_hash of every sample, in order: what a merge with
+  // other snapshots finds duplicates by without a parse.
+  std::vector<std::uint64_t> series_hashes;
+  // Its own view (for /metrics?upstream=NAME, and /metrics when it is the
+  // only upstream served), made with it on the poll's thread.
+  std::shared_ptr<const exposition_view> own;
 };
 
-// Parses and renders one snapshot. Pure; any thread.
-[[nodiscard]] std::shared_ptr<const upstream_render> render_upstream(
-    std::shared_ptr<const snapshot> s);
+// Renders `families` (merged on their own first, which drops duplicate
+// series) into a snapshot with its own view. Pure; any thread.
+[[nodiscard]] std::shared_ptr<const snapshot> render_snapshot(std::string upstream,
+                                                              const exposition::family_list& families,
+                                                              wall_clock::time_point fetched_at,
+                                                              wall_clock::time_point window_end);
 
-// The merged view of `parts` (in order): the same bytes as render_view() of
-// their sources (the gzip bodies decode to them, but are built from the
-// parts' compressed pieces). Its bodies are scatter lists: family headers
-// of its own, and ranges of the parts' bodies, which it keeps alive. No
-// copy of the series, and one part's merged view is that part's bytes.
-// Unless two upstreams may share a series (no constant label tells them
-// apart): then it falls back to render_view(). Leaves `upstreams` empty.
-// Pure; any thread.
-[[nodiscard]] std::shared_ptr<exposition_view> merge_renders(
-    const std::vector<std::shared_ptr<const upstream_render>>& parts);
+// The merged view of `parts` (in order), as exposition::merge() and the
+// writers would make it: one family per name (first-seen order, the first
+// HELP; a family of another type is left out whole), a series already
+// served from an earlier part left out. Its plain bodies refer to the
+// parts' bytes, which it keeps alive; its gzip bodies are compressed whole.
+// One part's merged view is that part's own. Pure; any thread.
+[[nodiscard]] std::shared_ptr<const exposition_view> merge_views(
+    const std::vector<std::shared_ptr<const snapshot>>& parts);
 
-// The current snapshot of every upstream and the view built from the fresh
-// ones. Everything but view() runs on one thread (the io_context's); view()
-// may be called from any thread (atomic shared_ptr), so scrapes never wait
-// on a render and always get the last complete view.
+// What the server reads: the merged view, and each configured upstream's
+// own view (config order; an upstream without a fresh snapshot has the
+// empty view) for /metrics?upstream=NAME.
+struct served_views {
+  std::shared_ptr<const exposition_view> all = empty_view();
+  std::vector<std::pair<std::string, std::shared_ptr<const exposition_view>>> upstreams;
+  // The view of the configured upstream `name`; null if there is no such upstream.
+  [[nodiscard]] std::shared_ptr<const exposition_view> upstream(std::string_view name) const;
+};
+
+// The current snapshot of every upstream and the views built from the
+// fresh ones. Everything but views() runs on one thread (the io_context's);
+// views() may be called from any thread (atomic shared_ptr), so a scrape
+// always gets the last complete views.
 //
-// Rendering is a job in three steps so that its CPU work runs elsewhere:
-// begin_render() (owner thread) takes the inputs, render() (any thread,
-// pure) builds the view, finish_render() (owner thread) swaps it in. A
-// change only marks the view dirty and calls the scheduler once, so the
-// polls of a burst coalesce into one render. Without a scheduler (tests,
-// tools) every change renders at once on the calling thread.
+// A rebuild is a job in three steps so that its CPU work runs elsewhere:
+// begin_rebuild() (owner thread) takes the inputs, rebuild() (any thread,
+// pure) merges, finish_rebuild() (owner thread) installs. A change only
+// marks the views dirty and tells the scheduler, which decides when the
+// burst of polls is over (the daemon: when publishes pause), so that a
+// burst is one rebuild. Without a scheduler (tests, tools) every change
+// rebuilds at once on the calling thread.
 class snapshot_store {
  public:
-  struct render_job {
-    struct input {
-      std::string name;
-      std::shared_ptr<const snapshot> fresh;            // null: nothing to serve
-      std::shared_ptr<const upstream_render> rendered;  // reusable render of `fresh`, if any
-    };
-    std::vector<input> inputs;  // config order
-  };
-  struct render_result {
-    std::vector<std::pair<std::string, std::shared_ptr<const upstream_render>>> renders;
-    std::shared_ptr<const exposition_view> view;
-    std::vector<std::string> rendered;  // upstreams whose snapshot was rendered anew
+  struct rebuild_job {
+    std::vector<std::pair<std::string, std::shared_ptr<const snapshot>>> fresh;  // config order; null: none
   };
 
   snapshot_store();
@@ -171,29 +150,29 @@ class snapshot_store {
                  wall_clock::time_point now);
 
   void publish(std::shared_ptr<const snapshot> s, wall_clock::time_point now);
-  // Re-renders if a snapshot went stale since the last render. Returns the
+  // Rebuilds if a snapshot went stale since the last rebuild. Returns the
   // next time something will go stale (to arm a timer), if any.
   std::optional<wall_clock::time_point> refresh(wall_clock::time_point now);
 
-  // Called (on the owner thread) when the view became dirty and no render
-  // is in flight; it should arrange for begin_render() soon.
+  // Called (on the owner thread) at every change while no rebuild is in
+  // flight; it should arrange for begin_rebuild() once the changes pause.
   void set_scheduler(std::function<void()> schedule) { schedule_ = std::move(schedule); }
-  // nullopt when nothing changed or a render is in flight (finish_render
+  // nullopt when nothing changed or a rebuild is in flight (finish_rebuild
   // then reports that another is due).
-  [[nodiscard]] std::optional<render_job> begin_render(wall_clock::time_point now);
-  [[nodiscard]] static render_result render(const render_job& job);
-  // Installs the result; true if the view became dirty again meanwhile.
-  bool finish_render(render_result result);
+  [[nodiscard]] std::optional<rebuild_job> begin_rebuild(wall_clock::time_point now);
+  [[nodiscard]] static std::shared_ptr<const served_views> rebuild(const rebuild_job& job);
+  // Installs the result; true if the views became dirty again meanwhile.
+  bool finish_rebuild(std::shared_ptr<const served_views> views);
 
-  [[nodiscard]] std::shared_ptr<const exposition_view> view() const noexcept {
-    return view_.load(std::memory_order_acquire);
+  [[nodiscard]] std::shared_ptr<const served_views> views() const noexcept {
+    return views_.load(std::memory_order_acquire);
   }
-  // True while a snapshot of an upstream that the current view does not
+  // True while a snapshot of an upstream that the current views do not
   // serve (its first poll, or the first after it went stale) waits for its
-  // render, or after configure() until its render. The self-metrics already
-  // say it is up (or gone); a scrape may wait for the render rather than
-  // show an up upstream without its series. Never true in steady state,
-  // where every publish replaces a served snapshot.
+  // rebuild, or after configure() until its rebuild. The self-metrics
+  // already say it is up (or gone); a scrape may wait for the rebuild
+  // rather than show an up upstream without its series. Never true in
+  // steady state, where every publish replaces a served snapshot.
   [[nodiscard]] bool catching_up() const noexcept { return behind_seq_ > installed_seq_; }
   [[nodiscard]] std::shared_ptr<const snapshot> latest(const std::string& upstream) const;
   [[nodiscard]] bool is_fresh(const std::string& upstream, wall_clock::time_point now) const;
@@ -212,20 +191,19 @@ class snapshot_store {
     std::string name;
     std::chrono::milliseconds max_staleness;
     std::shared_ptr<const snapshot> current;
-    std::shared_ptr<const upstream_render> rendered;  // of `current`, once rendered
     upstream_status status;
   };
   void mark_dirty(wall_clock::time_point now);
 
   std::vector<entry> entries_;
-  std::vector<std::string> rendered_names_;  // which upstreams the last job serves
+  std::vector<std::string> rebuilt_names_;  // which upstreams the last job serves
   bool dirty_ = false;
   bool in_flight_ = false;
-  // Publishes counted; the last one of an upstream the view did not serve;
-  // the count the job in flight and the installed view include.
+  // Publishes counted; the last one of an upstream the views did not serve;
+  // the count the job in flight and the installed views include.
   std::uint64_t publish_seq_ = 0, behind_seq_ = 0, job_seq_ = 0, installed_seq_ = 0;
   std::function<void()> schedule_;
-  std::atomic<std::shared_ptr<const exposition_view>> view_;
+  std::atomic<std::shared_ptr<const served_views>> views_;
 };
 
 }  // namespace cmp::snapshot

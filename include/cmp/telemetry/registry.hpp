@@ -3,9 +3,8 @@
 //
 // Values are plain fields updated by the pollers and the server, all on the
 // one io_context thread: no atomics, no locks. Not thread-safe.
-// Rendering writes straight into a caller-owned buffer, so a scrape costs no
-// allocation once the buffer has grown; label values here are upstream names
-// ([a-zA-Z0-9_-]), status codes and the version, none needing escapes.
+// Label values here are upstream names ([a-zA-Z0-9_-]), status codes and
+// the version, none needing escapes.
 
 #include <array>
 #include <chrono>
@@ -41,11 +40,11 @@ class histogram {
   double sum_ = 0;
 };
 
-// What registry::render_stable() shows lives in a `versioned` value: it can
-// be read freely, but the only way to change it is edit(), which moves the
+// What changes on events lives in a `versioned` value: it can be read
+// freely, but the only way to change it is edit(), which moves the
 // registry's generation. So a new mutator cannot forget to invalidate the
-// cached rendering of the stable part (scrape_assembler): that stale-metric
-// bug cannot be written. A mutator whose call changes nothing returns
+// prepared self-metrics (server::self_metrics): that stale-metric bug
+// cannot be written. A mutator whose call changes nothing returns
 // before edit(), so that the cache is not rebuilt for nothing.
 template <class T>
 class versioned {
@@ -63,8 +62,9 @@ class versioned {
   T value_{};
 };
 
-// One upstream's metrics. The public fields are read per scrape (the live
-// part); everything else is in the stable part, changed through the methods.
+// One upstream's metrics. The public fields are read when the self-metrics
+// are rendered (they change with time); everything else is versioned,
+// changed through the methods.
 class upstream_metrics {
  public:
   upstream_metrics(std::string n, std::uint64_t& generation) : name(std::move(n)), stable_(generation) {}
@@ -148,19 +148,21 @@ class registry {
   void observe_event_loop_lag(double seconds, std::chrono::steady_clock::time_point now);
 
   // Appends the self-metrics in text 0.0.4 or OpenMetrics form (the latter
-  // without `# EOF`): render_stable() then render_live().
+  // without `# EOF`). The server renders them at most once per second, and
+  // again when stable_generation() moved: it changes whenever a value that
+  // changes on events (a poll, a reload) does, so those are never served
+  // old; the values that change with time or with the scrapes themselves
+  // (ages, remaining budget, scrape and connection counts, process_*) may be
+  // up to a second old.
   void render(std::string& out, exposition::format f, wall_clock::time_point now);
-
-  // The self-metrics in two parts, so that a scrape renders only what can
-  // differ from the last one. Stable: families that change on events (a
-  // poll, a reload), with stable_generation() changing whenever this output
-  // would. Live: what depends on the time or on the scrapes themselves
-  // (ages, remaining budget, scrape and connection counts, process_*).
-  void render_stable(std::string& out, exposition::format f) const;
-  void render_live(std::string& out, exposition::format f, wall_clock::time_point now);
   [[nodiscard]] std::uint64_t stable_generation() const noexcept { return generation_; }
 
  private:
+  // The families of values that change on events (versioned), then those
+  // that change with time or with the scrapes themselves.
+  void render_events(exposition::family_stream& w) const;
+  void render_time(exposition::family_stream& w, wall_clock::time_point now);
+
   struct reload_values {
     bool ok = true;
     wall_clock::time_point at;

@@ -6,7 +6,7 @@
 // clock: `now` is passed in. Thread-safe (pure functions).
 //
 // Adding a fault kind: one enumerator in `errc`, its row in the category's
-// message and in code_label(), its row in classify_fault(), and its row in
+// message and in code_label(), its row in outcome_of_fault(), and its row in
 // tests/unit/upstream/outcome_test.cpp.
 
 #include <chrono>

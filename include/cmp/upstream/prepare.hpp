@@ -1,7 +1,8 @@
 #pragma once
 // Everything between an upstream body and a ready snapshot: ingest (parse,
 // label transforms), the schema and its change, the derived counters'
-// window, the timestamp policy and the snapshot's own text. This is the CPU
+// window, the timestamp policy and the snapshot's rendering (its text,
+// OpenMetrics and gzip bytes, snapshot::render_snapshot). This is the CPU
 // work of a poll (a few milliseconds per 100 KB), so the poller runs it on
 // a worker thread while its coroutine is suspended, and applies the side
 // effects (log lines, self-metrics, publishing) back on the I/O thread from

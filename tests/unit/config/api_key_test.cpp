@@ -122,15 +122,24 @@ TEST(LoadApiKey, FileProblemsNameTheFile) {
   EXPECT_NE(failure(with_file(big.string())).find("is larger than"), std::string::npos);
 }
 
-TEST(LoadApiKey, ReadableKeyFileWarns) {
+TEST(LoadApiKey, OnlyWorldReadableKeyFileWarns) {
   scratch_dir dir;
-  for (const mode_t mode : {0640, 0604, 0644}) {
+  // Group-readable is how a Kubernetes Secret with fsGroup (0440) or a
+  // packaged root:group file (0640) arrives: no warning.
+  for (const mode_t mode : {0400, 0600, 0440, 0640}) {
+    const auto file = dir.write("key", "csk-x", mode);
+    std::vector<std::string> warnings;
+    (void)load_api_key(with_file(file.string()), "t.yml", &warnings);
+    EXPECT_TRUE(warnings.empty()) << std::oct << mode << ": " << warnings.front();
+  }
+  for (const mode_t mode : {0604, 0644, 0444}) {
     const auto file = dir.write("key", "csk-x", mode);
     std::vector<std::string> warnings;
     (void)load_api_key(with_file(file.string()), "t.yml", &warnings);
     ASSERT_EQ(warnings.size(), 1U) << std::oct << mode;
-    EXPECT_EQ(warnings[0], fmt::format("t.yml: upstreams[name=org].api_key_file: {} is group- or "
-                                       "world-readable (mode {:04o}); chmod 600 it",
+    EXPECT_EQ(warnings[0], fmt::format("t.yml: upstreams[name=org].api_key_file: {} is "
+                                       "world-readable (mode {:04o}); chmod o-r it (0600, or "
+                                       "0640/0440 to share it with a group)",
                                        file.string(), mode));
   }
 }

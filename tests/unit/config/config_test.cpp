@@ -18,7 +18,8 @@ upstreams:
 
 // A config with one upstream whose body is `fields` (indented by the caller).
 std::string with_upstream(std::string_view fields) {
-  return "upstreams:\n  - url: https://example.com/m\n" + std::string(fields);
+  return "upstreams:\n  - url: https://cloud.cerebras.ai/api/v1/metrics/organizations/org_1\n" +
+         std::string(fields);
 }
 
 TEST(ParseConfig, DefaultsMatchTheContract) {
@@ -486,7 +487,7 @@ TEST(LoadConfig, ReadsFileAndResolvesRelativePaths) {
 state_dir: state
 web_config_file: web.yml
 upstreams:
-  - url: https://example.com/x
+  - url: https://cloud.cerebras.ai/api/v1/metrics/organizations/org_1
     ca_file: ca.pem
 )",
                               0600);
@@ -511,17 +512,25 @@ TEST(LoadConfig, MissingCaFileIsAnError) {
   }
 }
 
-TEST(LoadConfig, WorldReadableFileWarns) {
+TEST(LoadConfig, FileModeWarnsOnlyForAProxyPassword) {
   test::scratch_dir dir;
+  // The packages ship the file 0644: it holds no secret, so no warning.
   const auto file = dir.write("proxy.yml", minimal, 0644);
-  const config c = load_config(file);
+  EXPECT_TRUE(load_config(file).warnings.empty()) << test::joined(load_config(file).warnings);
+
+  // A proxy password is a credential: world-readable then warns, naming the key.
+  std::string with_proxy(minimal);
+  with_proxy += "    proxy_url: http://user:s3cret@proxy.example:3128\n";
+  const auto proxied = dir.write("proxied.yml", with_proxy, 0644);
+  const config c = load_config(proxied);
   ASSERT_EQ(c.warnings.size(), 1U);
-  EXPECT_EQ(c.warnings[0], file.string() +
-                               ": file is world-readable (mode 0644); it should not hold "
-                               "secrets, consider chmod o-r");
-  // Group-readable is the normal packaged mode (root:cerebras 0640): quiet.
-  ::chmod(file.c_str(), 0640);
-  EXPECT_TRUE(load_config(file).warnings.empty());
+  EXPECT_EQ(c.warnings[0], proxied.string() +
+                               ": upstreams[0].proxy_url: holds a password and the file is "
+                               "world-readable (mode 0644); chmod o-r the file, or give the proxy "
+                               "in HTTPS_PROXY instead");
+  EXPECT_EQ(c.warnings[0].find("s3cret"), std::string::npos);
+  ::chmod(proxied.c_str(), 0640);
+  EXPECT_TRUE(load_config(proxied).warnings.empty());
 }
 
 TEST(LoadConfig, UnreadableFile) {

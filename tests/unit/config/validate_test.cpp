@@ -122,6 +122,140 @@ TEST_P(ValidateRule, ReportsTheKeyAndReason) {
 INSTANTIATE_TEST_SUITE_P(All, ValidateRule, ::testing::ValuesIn(rule_cases),
                          [](const auto& p) { return std::string(p.param.name); });
 
+// The likely mistakes in `url`: a placeholder or empty organization id is an
+// error; a URL that is not the Metrics API's a warning showing the expected
+// form (a relay or test endpoint may be meant); loopback hosts stay quiet.
+struct url_case {
+  const char* url;
+  const char* error;    // a fragment of the one finding, or nullptr
+  const char* warning;  // a fragment of the one finding, or nullptr
+};
+
+constexpr const char* api = "https://cloud.cerebras.ai/api/v1/metrics/organizations/";
+
+// Exactly the one finding (on `key`) that a case expects, or none.
+void expect_findings(const std::vector<problem>& ps, std::string_view key, const url_case& c) {
+  if (c.error == nullptr && c.warning == nullptr) {
+    EXPECT_TRUE(ps.empty()) << describe(ps);
+    return;
+  }
+  ASSERT_EQ(ps.size(), 1U) << describe(ps);
+  const bool warning = c.error == nullptr;
+  EXPECT_TRUE(finds(ps, key, warning ? c.warning : c.error, warning));
+}
+
+// gtest names: the case's index and the letters and digits of its URL.
+std::string url_case_name(const ::testing::TestParamInfo<url_case>& info) {
+  std::string name = std::to_string(info.index) + "_";
+  for (const char c : std::string_view(info.param.url)) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) name += c;
+  }
+  return name;
+}
+
+const url_case url_cases[] = {
+    {"org_abc123", nullptr, nullptr},
+    {"org_5xk9q2x", nullptr, nullptr},
+    {"org_replay7", nullptr, nullptr},
+    {"org_x", nullptr, nullptr},
+    {"org_xx", nullptr, nullptr},
+    {"org_xxx", "is a placeholder", nullptr},
+    {"org_", "is a placeholder", nullptr},
+    {"org_REPLACE_ME",
+     "organization id \"org_REPLACE_ME\" is a placeholder; put your organization's id (Cerebras cloud "
+     "console) in its place: https://cloud.cerebras.ai/api/v1/metrics/organizations/<org-id>",
+     nullptr},
+    {"org_XXXXXXXX", "\"org_XXXXXXXX\" is a placeholder", nullptr},
+    {"org_xxxx", "is a placeholder", nullptr},
+    {"org_...", "is a placeholder", nullptr},
+    {"<org-id>", "\"<org-id>\" is a placeholder", nullptr},
+    {"${ORG_ID}", "is a placeholder", nullptr},
+    {"{{org}}", "is a placeholder", nullptr},
+    {"your-org-id", "is a placeholder", nullptr},
+    {"YOUR_ORG", "is a placeholder", nullptr},
+    {"CHANGEME", "is a placeholder", nullptr},
+    {"org_placeholder", "is a placeholder", nullptr},
+    {"org_id", "is a placeholder", nullptr},
+    {"organization-id", "is a placeholder", nullptr},
+    {"", "has no organization id after /api/v1/metrics/organizations/; put your organization's id", nullptr},
+    {"?x=1", "has no organization id", nullptr},
+    {"csk-4f9a8b7c6d5e", "looks like an API key (value not shown)", nullptr},
+};
+
+class ValidateOrganizationId : public ::testing::TestWithParam<url_case> {};
+
+TEST_P(ValidateOrganizationId, PlaceholdersAndEmptyIdsAreErrors) {
+  upstream u = valid();
+  u.url = std::string(api) + GetParam().url;
+  const auto ps = validate(u);
+  expect_findings(ps, "url", GetParam());
+  if (std::string_view(GetParam().url).starts_with("csk-") && !ps.empty()) {
+    EXPECT_EQ(ps[0].reason.find(GetParam().url), std::string::npos) << "a key is never echoed";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ValidateOrganizationId, ::testing::ValuesIn(url_cases), url_case_name);
+
+const url_case form_cases[] = {
+    {"https://cloud.cerebras.ai/api/v1/metrics/organizations/org_1", nullptr, nullptr},
+    {"https://CLOUD.Cerebras.AI/api/v1/metrics/organizations/org_1", nullptr, nullptr},
+    {"https://cloud.cerebras.ai/api/v1/metrics/organizations/org_1?x=1", nullptr, nullptr},
+    {"https://api.cerebras.ai/v1/metrics", nullptr,
+     "neither its host (api.cerebras.ai) nor its path is the Metrics API's, "
+     "https://cloud.cerebras.ai/api/v1/metrics/organizations/<org-id>; fine for a relay or test "
+     "endpoint, otherwise correct it"},
+    {"https://relay.internal:8443/api/v1/metrics/organizations/org_1", nullptr,
+     "its host (relay.internal) is not the Metrics API's"},
+    {"https://cloud.cerebras.ai/api/v1/metrics/org_1", nullptr, "its path is not the Metrics API's"},
+    {"https://cloud.cerebras.ai/api/v1/metrics/organizations/org_1/extra", nullptr,
+     "its path is not the Metrics API's"},
+    // Loopback is a test endpoint, the demo or a local relay: quiet...
+    {"http://127.0.0.1:9900/anything", nullptr, nullptr},
+    {"https://localhost:8443/api/v1/metrics/organizations/org_abc123", nullptr, nullptr},
+    {"http://[::1]:9900/metrics", nullptr, nullptr},
+    // ... but a placeholder there is still one.
+    {"http://127.0.0.1:9900/api/v1/metrics/organizations/org_REPLACE_ME", "is a placeholder", nullptr},
+    // A template that no URL parser takes: the placeholder says what to fix.
+    {"https://cloud.cerebras.ai/api/v1/metrics/organizations/<your org>", "is a placeholder", nullptr},
+};
+
+class ValidateApiForm : public ::testing::TestWithParam<url_case> {};
+
+TEST_P(ValidateApiForm, AnotherHostOrPathIsAWarningNamingTheForm) {
+  upstream u = valid();
+  u.url = GetParam().url;
+  expect_findings(validate(u), "url", GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ValidateApiForm, ::testing::ValuesIn(form_cases), url_case_name);
+
+// A proxy_url that cannot be used (or not as written).
+const url_case proxy_cases[] = {
+    {"http://proxy.corp:3128", nullptr, nullptr},
+    {"http://user:pw@proxy.corp:3128/", nullptr, nullptr},
+    {"http://proxy.corp", nullptr, "has no port, so 80 is used; proxies seldom listen there (Squid: 3128): "
+                                   "write http://host:port"},
+    {"http://proxy.corp:3128/proxy.pac", nullptr,
+     "only the host and port are used: remove the path, query or fragment"},
+    {"http://proxy.corp:3128?a=b", nullptr, "only the host and port are used"},
+    {"https://proxy.corp:3128", "scheme \"https\" is not supported; an HTTP CONNECT proxy is http://",
+     nullptr},
+    {"proxy.corp:3128", "is not supported; an HTTP CONNECT proxy is http://", nullptr},
+    {"http://:3128", "has no host; write http://host:port", nullptr},
+    {"http://proxy.corp:0", "port \"0\" is not in 1-65535", nullptr},
+    {"http://proxy corp:3128", "is not a valid absolute URL", nullptr},
+};
+
+class ValidateProxyUrl : public ::testing::TestWithParam<url_case> {};
+
+TEST_P(ValidateProxyUrl, SaysWhyItCannotBeUsed) {
+  upstream u = valid();
+  u.proxy_url = GetParam().url;
+  expect_findings(validate(u), "proxy_url", GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ValidateProxyUrl, ::testing::ValuesIn(proxy_cases), url_case_name);
+
 TEST(Validate, ComparisonsSkipFieldsThatCouldNotBeRead) {
   // poll_interval 5s against the default timeout (10s) would be an error,
   // but the user's timeout did not parse: the default is not theirs.

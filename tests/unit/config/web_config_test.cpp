@@ -334,16 +334,21 @@ TEST(LoadWebConfig, MissingFilesAreErrors) {
   }
 }
 
-TEST(LoadWebConfig, ReadableKeyWarns) {
+TEST(LoadWebConfig, WorldReadableKeyWarns) {
   test::scratch_dir dir;
   dir.write("server.crt", "cert", 0644);
-  dir.write("server.key", "key", 0644);
+  const auto key = dir.write("server.key", "key", 0644);
   const auto file =
       dir.write("web.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
   const web_config w = load_web_config(file);
   ASSERT_EQ(w.warnings.size(), 1U);
-  EXPECT_NE(w.warnings[0].find("is group- or world-readable (mode 0644)"), std::string::npos)
+  EXPECT_NE(w.warnings[0].find("tls_server_config.key_file: " + key.string() +
+                               " is world-readable (mode 0644)"),
+            std::string::npos)
       << w.warnings[0];
+  // A Kubernetes TLS Secret mounted with fsGroup is 0440: no warning.
+  ::chmod(key.c_str(), 0440);
+  EXPECT_TRUE(load_web_config(file).warnings.empty());
 }
 
 }  // namespace

@@ -48,12 +48,13 @@ constexpr std::string_view prometheus_accept =
 // Fri, 15 Jan 2027 08:00:00 GMT
 const wall_clock::time_point fetched = wall_clock::time_point{} + std::chrono::seconds(1'800'000'000);
 
+std::shared_ptr<const snapshot::snapshot> make_snapshot(std::string_view body, std::string name = "prod",
+                                                        wall_clock::time_point at = fetched) {
+  return snapshot::render_snapshot(std::move(name), exposition::parse_text(body).value(), at, at);
+}
+
 std::shared_ptr<const snapshot::exposition_view> make_view(std::string_view body, std::string name = "prod") {
-  auto s = std::make_shared<snapshot::snapshot>();
-  s->upstream = std::move(name);
-  s->text = snapshot::series_text(exposition::parse_text(body).value());
-  s->fetched_at = fetched;
-  return snapshot::render_view({s});
+  return make_snapshot(body, std::move(name))->own;
 }
 
 const std::string upstream_body =
@@ -213,9 +214,17 @@ std::string get(std::string_view target, std::string_view extra_headers = "") {
 
 class HttpServer : public ::testing::Test {
  protected:
+  // Self-metrics as of each scrape (not up to a second old): the tests
+  // read counts right after the requests they count.
   void start(server_options options = {}) {
+    options.self_metrics_max_age = 0ms;
     handler_context ctx;
-    ctx.view = [this] { return view_for_scrape ? view_for_scrape() : view; };
+    ctx.views = [this] {
+      if (served) return served;
+      auto v = std::make_shared<snapshot::served_views>();
+      v->all = view_for_scrape ? view_for_scrape() : view;
+      return std::shared_ptr<const snapshot::served_views>(v);
+    };
     ctx.upstreams = [](wall_clock::time_point) { return std::vector<upstream_status>{}; };
     ctx.authorize = authorize;
     server_ = std::make_unique<http_server>(
@@ -257,6 +266,7 @@ class HttpServer : public ::testing::Test {
   }
 
   std::shared_ptr<const snapshot::exposition_view> view = make_view(upstream_body);
+  std::shared_ptr<const snapshot::served_views> served;  // set: served instead of `view`
   std::function<std::shared_ptr<const snapshot::exposition_view>()> view_for_scrape;
   std::function<bool(std::string_view)> authorize;
 
@@ -322,23 +332,21 @@ TEST_F(HttpServer, GzipDecodesToThePlainBody) {
   EXPECT_THAT(r.body, StartsWith(view->text.plain.str()));
 }
 
-// Two organizations in one view, as the daemon's store renders them.
-std::shared_ptr<const snapshot::exposition_view> two_organizations() {
+// Two organizations configured, one with a snapshot, as the daemon's store
+// serves them.
+std::shared_ptr<const snapshot::served_views> two_organizations() {
   snapshot::snapshot_store store;
   store.configure({{"prod", std::chrono::hours(24 * 365 * 100)}, {"dev", std::chrono::hours(1)}},
                   fetched);
-  auto s = std::make_shared<snapshot::snapshot>();
-  s->upstream = "prod";
-  s->text = snapshot::series_text(exposition::parse_text(upstream_body).value());
-  s->fetched_at = fetched;
-  store.publish(s, fetched);
-  return store.view();
+  store.publish(make_snapshot(upstream_body), fetched);
+  return store.views();
 }
 
 TEST_F(HttpServer, OneUpstreamIsServedAloneWithoutSelfMetrics) {
-  view = two_organizations();
+  served = two_organizations();
+  view = served->all;
   start();
-  const auto& own = *view->upstream("prod");
+  const auto& own = *served->upstream("prod");
   const auto text = exchange("/metrics?upstream=prod", "Accept: */*\r\n");
   EXPECT_EQ(text.status, 200u);
   EXPECT_EQ(text.header("content-type"), text_content_type);
@@ -377,7 +385,7 @@ TEST_F(HttpServer, OneUpstreamIsServedAloneWithoutSelfMetrics) {
 }
 
 TEST_F(HttpServer, AnUnknownUpstreamIs404) {
-  view = two_organizations();
+  served = two_organizations();
   start();
   const auto r = exchange("/metrics?upstream=staging");
   EXPECT_EQ(r.status, 404u);
@@ -394,11 +402,7 @@ TEST_F(HttpServer, LastModifiedAndAgeOnceASnapshotExists) {
 }
 
 TEST_F(HttpServer, AgeCountsSecondsSinceTheFetch) {
-  auto s = std::make_shared<snapshot::snapshot>();
-  s->upstream = "prod";
-  s->text = snapshot::series_text(exposition::parse_text(upstream_body).value());
-  s->fetched_at = wall_clock::now() - 90s;
-  view = snapshot::render_view({s});
+  view = make_snapshot(upstream_body, "prod", wall_clock::now() - 90s)->own;
   start();
   const auto r = exchange("/metrics");
   ASSERT_TRUE(r.has("age"));
@@ -408,7 +412,7 @@ TEST_F(HttpServer, AgeCountsSecondsSinceTheFetch) {
 }
 
 TEST_F(HttpServer, NoLastModifiedBeforeTheFirstSnapshot) {
-  view = snapshot::render_view({});
+  view = snapshot::empty_view();
   start();
   const auto r = exchange("/metrics");
   EXPECT_EQ(r.status, 200u);
@@ -422,7 +426,7 @@ TEST_F(HttpServer, ScrapeWaitsForTheFirstSnapshotWithinTheScrapeTimeout) {
   // scrape waits.
   int calls = 0;
   view_for_scrape = [&]() -> std::shared_ptr<const snapshot::exposition_view> {
-    return ++calls == 1 ? snapshot::render_view({}) : view;
+    return ++calls == 1 ? snapshot::empty_view() : view;
   };
   start();
   const auto r = exchange("/metrics", "X-Prometheus-Scrape-Timeout-Seconds: 10\r\n");
@@ -432,7 +436,7 @@ TEST_F(HttpServer, ScrapeWaitsForTheFirstSnapshotWithinTheScrapeTimeout) {
 }
 
 TEST_F(HttpServer, ScrapeServesWhatItHasWhenNoSnapshotArrivesInTime) {
-  view = snapshot::render_view({});
+  view = snapshot::empty_view();
   start();
   const auto r = exchange("/metrics", "X-Prometheus-Scrape-Timeout-Seconds: 0.7\r\n");
   EXPECT_EQ(r.status, 200u);
@@ -516,7 +520,7 @@ TEST_F(HttpServer, ANewHandlerContextAppliesToTheNextRequest) {
   std::promise<void> switched;
   asio::post(ioc_, [&] {
     handler_context ctx;
-    ctx.view = [v = view] { return v; };
+    ctx.views = [] { return std::make_shared<const snapshot::served_views>(); };
     ctx.upstreams = [](wall_clock::time_point) { return std::vector<upstream_status>{}; };
     ctx.authorize = [](std::string_view) { return false; };
     server_->set_handler_context(std::move(ctx));
@@ -809,7 +813,7 @@ TEST_F(HttpServer, StopLetsAWaitingScrapeFinish) {
   bool first = true;
   view_for_scrape = [&] {
     if (std::exchange(first, false)) waiting.set_value();
-    return snapshot::render_view({});
+    return snapshot::empty_view();
   };
   start();
   auto c = connect();
@@ -826,32 +830,29 @@ TEST_F(HttpServer, StopLetsAWaitingScrapeFinish) {
   EXPECT_TRUE(c.closed_by_server());
 }
 
-// --- plain HTTP: large bodies by sendfile from the snapshot's memfd ---
+// --- large bodies: one scatter write, TCP or TLS alike ---
 
-// One organization with `series` samples (~75 bytes each), its text in a
-// memfd as a poll leaves it, in a view rendered as the store renders it.
-std::shared_ptr<const snapshot::exposition_view> large_file_view(std::size_t series) {
-  std::string body = "# HELP requests_count_total Requests per model.\n# TYPE requests_count_total gauge\n";
-  for (std::size_t i = 0; i < series; ++i)
-    body += "requests_count_total{model=\"m" + std::to_string(i) + "\",upstream=\"prod\"} " +
-            std::to_string(i) + "\n";
-  body += "# TYPE tokens_total counter\ntokens_total{upstream=\"prod\"} 1234\n";
+// Three organizations with `series` samples in all (~75 bytes each),
+// merged as the store merges them: a view of many ranges.
+std::shared_ptr<const snapshot::served_views> large_views(std::size_t series) {
   snapshot::snapshot_store store;
-  store.configure({{"prod", std::chrono::hours(24 * 365 * 100)}}, fetched);
-  auto s = std::make_shared<snapshot::snapshot>();
-  s->upstream = "prod";
-  snapshot::shared_text::policy p;
-  p.max_files = 1000;
-  s->text = snapshot::shared_text::make(snapshot::series_text(exposition::parse_text(body).value()), p);
-  EXPECT_TRUE(s->text.in_file());
-  s->fetched_at = fetched;
-  store.publish(s, fetched);
-  return store.view();
+  const auto forever = std::chrono::hours(24 * 365 * 100);
+  store.configure({{"prod", forever}, {"dev", forever}, {"test", forever}}, fetched);
+  for (const std::string org : {"prod", "dev", "test"}) {
+    std::string body = "# HELP requests_count_total Requests per model.\n# TYPE requests_count_total gauge\n";
+    for (std::size_t i = 0; i < series / 3; ++i)
+      body += "requests_count_total{model=\"m" + std::to_string(i) + "\",upstream=\"" + org + "\"} " +
+              std::to_string(i) + "\n";
+    body += "# TYPE tokens_total counter\ntokens_total{upstream=\"" + org + "\"} 1234\n";
+    store.publish(make_snapshot(body, org), fetched);
+  }
+  return store.views();
 }
 
-TEST_F(HttpServer, AFileBackedViewIsServedByteIdenticalInEveryForm) {
-  view = large_file_view(3000);
-  ASSERT_TRUE(view->text.plain.has_files());
+TEST_F(HttpServer, ALargeMergedViewIsServedByteIdenticalInEveryForm) {
+  served = large_views(3000);
+  view = served->all;
+  ASSERT_GE(view->text.plain.segments().size(), 6u);  // 2 families x 3 organizations
   ASSERT_GT(view->text.plain.size(), 150'000u);
   start();
   const auto text = exchange("/metrics", "Accept: */*\r\n");
@@ -871,8 +872,7 @@ TEST_F(HttpServer, AFileBackedViewIsServedByteIdenticalInEveryForm) {
   EXPECT_THAT(*unpacked, StartsWith(view->text.plain.str()));
 
   // Per upstream: the view's bytes and nothing else.
-  const auto& own = *view->upstream("prod");
-  ASSERT_TRUE(own.text.plain.has_files());
+  const auto& own = *served->upstream("prod");
   EXPECT_EQ(exchange("/metrics?upstream=prod", "Accept: */*\r\n").body, own.text.plain.str());
   EXPECT_EQ(exchange("/metrics?upstream=prod", "Accept: " + std::string(prometheus_accept) + "\r\n").body,
             own.openmetrics.plain.str() + "# EOF\n");
@@ -889,11 +889,11 @@ TEST_F(HttpServer, AFileBackedViewIsServedByteIdenticalInEveryForm) {
 }
 
 // A client that reads slowly through a small window: the server's socket
-// fills up again and again (EAGAIN, wait for room, sendfile on). Loopback
-// send buffers grow to tcp_wmem's maximum (4 MiB by default) at once, so
-// the body must be larger than that.
-TEST_F(HttpServer, ASlowReaderGetsTheWholeFileBackedBody) {
-  view = large_file_view(120'000);  // ~7 MB
+// fills up again and again. Loopback send buffers grow to tcp_wmem's
+// maximum (4 MiB by default) at once, so the body must be larger than that.
+TEST_F(HttpServer, ASlowReaderGetsTheWholeLargeBody) {
+  served = large_views(120'000);  // ~7 MB
+  view = served->all;
   start();
   raw_client c(port_, 4096);
   ASSERT_TRUE(c.connected());
@@ -909,7 +909,8 @@ TEST_F(HttpServer, ASlowReaderGetsTheWholeFileBackedBody) {
 }
 
 TEST_F(HttpServer, AClientThatStopsReadingIsDroppedAfterTheWriteTimeout) {
-  view = large_file_view(120'000);  // ~7 MB: more than the socket buffers hold
+  served = large_views(120'000);  // ~7 MB: more than the socket buffers hold
+  view = served->all;
   server_options o;
   o.write_timeout = 300ms;
   start(o);
@@ -919,7 +920,7 @@ TEST_F(HttpServer, AClientThatStopsReadingIsDroppedAfterTheWriteTimeout) {
   // Others are served meanwhile, whole.
   for (int i = 0; i < 2; ++i) {
     const auto r = exchange("/metrics?upstream=prod", "Accept: */*\r\n");
-    EXPECT_EQ(r.body.size(), view->upstream("prod")->text.plain.size());
+    EXPECT_EQ(r.body.size(), served->upstream("prod")->text.plain.size());
   }
   std::this_thread::sleep_for(1s);
   // Then the server gave up on it: what was queued arrives, then the close,
@@ -932,10 +933,12 @@ TEST_F(HttpServer, AClientThatStopsReadingIsDroppedAfterTheWriteTimeout) {
   EXPECT_EQ(exchange("/-/healthy").status, 200u);
 }
 
-// sendfile raises SIGPIPE towards a peer that is gone (it has no
-// MSG_NOSIGNAL): by default that would end the whole daemon.
+// A write towards a peer that is gone raises SIGPIPE unless it is sent
+// with MSG_NOSIGNAL (Asio's, for TCP and TLS alike); the default action
+// would end the whole daemon, and nothing ignores SIGPIPE process-wide.
 TEST_F(HttpServer, AClientThatHangsUpMidBodyDoesNotStopTheServer) {
-  view = large_file_view(120'000);  // ~7 MB: the server is still sending when it hangs up
+  served = large_views(120'000);  // ~7 MB: the server is still sending when it hangs up
+  view = served->all;
   start();
   // Closed with nothing unread (a FIN, as wrk and scrapers that time out
   // close), or with bytes unread (a RST), while the body is on its way.
@@ -948,7 +951,7 @@ TEST_F(HttpServer, AClientThatHangsUpMidBodyDoesNotStopTheServer) {
   }
   std::this_thread::sleep_for(200ms);
   const auto r = exchange("/metrics?upstream=prod", "Accept: */*\r\n");
-  EXPECT_EQ(r.body.size(), view->upstream("prod")->text.plain.size());
+  EXPECT_EQ(r.body.size(), served->upstream("prod")->text.plain.size());
 }
 
 TEST(ParseListenAddress, AcceptsHostPortForms) {

@@ -2,6 +2,7 @@
 // upstream's poller, read by the server.
 #include <gtest/gtest.h>
 
+#include "cmp/exposition/parser.hpp"
 #include "cmp/snapshot/snapshot.hpp"
 
 namespace cmp::snapshot {
@@ -49,7 +50,7 @@ TEST(UpstreamStatus, SnapshotTimeIsTheKeptSnapshotsAndAReloadKeepsStatuses) {
   snapshot_store store;
   store.configure({{"a", 5min}, {"b", 5min}}, t0);
   store.set_status(status_of("a", false, "timeout after 10s"));
-  store.publish(std::make_shared<snapshot>(snapshot{"a", "x 1\n", t0 + 3s, t0, 1}), t0 + 3s);
+  store.publish(render_snapshot("a", exposition::parse_text("x 1\n").value(), t0 + 3s, t0), t0 + 3s);
   EXPECT_EQ(store.statuses(t0 + 4s)[0].snapshot_fetched_at, t0 + 3s);
   EXPECT_EQ(store.statuses(t0 + 4s)[0].last_error, "timeout after 10s");
 

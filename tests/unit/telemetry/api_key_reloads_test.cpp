@@ -18,7 +18,7 @@ TEST(ApiKeyReloads, CountedPerUpstreamAndRenderedAsACounter) {
   for (auto f : {exposition::format::text, exposition::format::openmetrics}) {
     const bool om = f == exposition::format::openmetrics;
     std::string out;
-    r.render_stable(out, f);
+    r.render(out, f, {});
     EXPECT_THAT(out, HasSubstr("# TYPE cerebras_proxy_api_key_reloads" +
                                std::string(om ? " counter\n" : "_total counter\n")));
     EXPECT_THAT(out, HasSubstr("cerebras_proxy_api_key_reloads_total{upstream=\"a\"} 0\n"));
@@ -28,7 +28,7 @@ TEST(ApiKeyReloads, CountedPerUpstreamAndRenderedAsACounter) {
   a.count_api_key_reload();
   EXPECT_NE(r.stable_generation(), before);
   std::string out;
-  r.render_stable(out, exposition::format::text);
+  r.render(out, exposition::format::text, {});
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_api_key_reloads_total{upstream=\"a\"} 2\n"));
   EXPECT_THAT(out, HasSubstr("cerebras_proxy_api_key_reloads_total{upstream=\"b\"} 0\n"));
 }

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "cmp/upstream/http_fetch.hpp"
+#include "cmp/upstream/fetch_result.hpp"
 #include "cmp/upstream/outcome.hpp"
 
 namespace cmp::upstream {

@@ -179,7 +179,7 @@ TEST_F(Poller, RestoredSnapshotIsParsedAsItsContentType) {
   poller::start(restarted);  // restores synchronously
   const auto snap = fresh.latest("org");
   ASSERT_NE(snap, nullptr);
-  EXPECT_NE(snap->text.find("c_total"), std::string::npos);
+  EXPECT_NE(snap->rendered->text.find("c_total"), std::string::npos);
   restarted->stop();
   restarted.reset();
   settle();
@@ -209,7 +209,7 @@ TEST_F(Poller, GzipBodyIsDecodedOnTheWorker) {
   settle();
   const auto snap = store_.latest("org");
   ASSERT_NE(snap, nullptr);
-  EXPECT_NE(snap->text.find("a 1"), std::string::npos);
+  EXPECT_NE(snap->rendered->text.find("a 1"), std::string::npos);
   EXPECT_EQ(metrics_.upstream("org").requests_by_code().count("200"), 1u);
   const auto stored = state_store(dir_, cfg_.url).load_snapshot();
   ASSERT_TRUE(stored.has_value());

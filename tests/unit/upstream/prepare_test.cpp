@@ -59,7 +59,7 @@ TEST(PrepareSnapshot, CountsFamiliesSeriesAndEndpoints) {
 }
 
 // The snapshot is what the poller built inline before the work moved to a
-// worker: ingest, timestamps, series_text, byte for byte.
+// worker: ingest, timestamps, the snapshot's render, byte for byte.
 TEST(PrepareSnapshot, SameSnapshotAsTheInlinePipeline) {
   const auto cfg = upstream_cfg();
   std::optional<derived_counters> derived;
@@ -68,12 +68,13 @@ TEST(PrepareSnapshot, SameSnapshotAsTheInlinePipeline) {
 
   auto expected = ingest(body, text_type, cfg).value();
   apply_timestamps(expected.families, cfg.timestamps, 1'700'000'040'000);
-  std::size_t series = 0;
-  EXPECT_EQ(p.snap->text, snapshot::series_text(expected.families, &series));
-  EXPECT_EQ(p.snap->series, series);
+  const auto inline_snap = snapshot::render_snapshot("org-a", expected.families, {}, {});
+  EXPECT_EQ(p.snap->rendered->text, inline_snap->rendered->text);
+  EXPECT_EQ(p.snap->own->openmetrics.plain, inline_snap->own->openmetrics.plain);
+  EXPECT_EQ(p.snap->series, inline_snap->series);
   EXPECT_EQ(p.snap->series, 3u);
-  EXPECT_NE(p.snap->text.find("cerebras_endpoint=\"x\""), std::string::npos);
-  EXPECT_NE(p.snap->text.find(" 1700000040000\n"), std::string::npos);
+  EXPECT_NE(p.snap->rendered->text.find("cerebras_endpoint=\"x\""), std::string::npos);
+  EXPECT_NE(p.snap->rendered->text.find(" 1700000040000\n"), std::string::npos);
   EXPECT_EQ(p.snap->upstream, "org-a");
   EXPECT_EQ(p.snap->fetched_at, at_ms(1'700'000'041'500));
   EXPECT_EQ(p.snap->window_end, at_ms(1'700'000'040'000));
@@ -109,7 +110,7 @@ TEST(PrepareSnapshot, DerivedCountersTakeEachFetchedWindowOnceAndNoRestoredOne) 
   ASSERT_TRUE(derived.has_value());
   EXPECT_TRUE(w1.counters_changed);
   EXPECT_EQ(w1.counters_text, derived->serialize());
-  EXPECT_NE(w1.snap->text.find("cerebras_proxy_cumulative_requests_count_total"), std::string::npos);
+  EXPECT_NE(w1.snap->rendered->text.find("cerebras_proxy_cumulative_requests_count_total"), std::string::npos);
 
   const auto again = prepare_snapshot(fetched(body, text_type, 60'000), cfg, w1.schema, derived);
   EXPECT_FALSE(again.counters_changed);
@@ -125,9 +126,9 @@ TEST(PrepareSnapshot, DerivedCountersTakeEachFetchedWindowOnceAndNoRestoredOne) 
   const auto w2 = prepare_snapshot(fetched(body, text_type, 120'000), cfg, w1.schema, derived);
   EXPECT_TRUE(w2.counters_changed);
   // endpoint x: 10 + 10, with its labels renamed like the rest
-  EXPECT_NE(w2.snap->text.find("cerebras_proxy_cumulative_requests_count_total{cerebras_endpoint=\"x\","),
+  EXPECT_NE(w2.snap->rendered->text.find("cerebras_proxy_cumulative_requests_count_total{cerebras_endpoint=\"x\","),
             std::string::npos);
-  EXPECT_NE(w2.snap->text.find("} 20 120000\n"), std::string::npos) << w2.snap->text;
+  EXPECT_NE(w2.snap->rendered->text.find("} 20 120000\n"), std::string::npos) << w2.snap->rendered->text;
 }
 
 // A state file written before the Content-Type was kept: the body may be
