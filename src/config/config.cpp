@@ -387,6 +387,12 @@ std::string summarize(const config& c) {
     line(fmt::format("    max_staleness: {}", format_duration(u.max_staleness)));
     line(fmt::format("    timestamps: {}", to_string(u.timestamps)));
     if (u.derived_counters) line("    derived_counters: true");
+    if (u.label_limit || u.label_name_length_limit || u.label_value_length_limit || u.sample_limit) {
+      line(fmt::format("    body limits (0 = none): label_limit {}, label_name_length_limit {}, "
+                       "label_value_length_limit {}, sample_limit {}",
+                       u.label_limit, u.label_name_length_limit, u.label_value_length_limit,
+                       u.sample_limit));
+    }
     for (const auto& [from, to] : u.rename_labels)
       line(fmt::format("    rename_labels: {} -> {}", from, to));
     if (!u.extra_labels.empty()) {

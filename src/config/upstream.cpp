@@ -447,6 +447,10 @@ std::vector<field> upstream_fields(upstream& u, std::set<std::string>& unreadabl
       {"derived_counters", into(u.derived_counters)},
       block("replicas", {{"count", into(u.replicas.count)}, {"index", into(u.replicas.index)}},
             unreadable),
+      {"label_limit", into(u.label_limit)},
+      {"label_name_length_limit", into(u.label_name_length_limit)},
+      {"label_value_length_limit", into(u.label_value_length_limit)},
+      {"sample_limit", into(u.sample_limit)},
   };
 }
 
@@ -525,6 +529,12 @@ std::vector<problem> validate(const upstream& u, const std::set<std::string>& un
   }
 
   check_labels(u, f);
+  if (u.label_name_length_limit != 0 && u.label_name_length_limit < 8) {
+    // As in Prometheus, which counts the metric name as the label __name__.
+    f.warning("label_name_length_limit",
+              fmt::format("{} refuses every body: the metric name counts as the label __name__ "
+                          "(8 bytes)", u.label_name_length_limit));
+  }
   if (durations_ok) check_schedule(u, f);
   if (durations_ok && limit_ok) check_budget(u, f);
   if (replicas_ok) check_replicas(u, durations_ok, limit_ok, f);

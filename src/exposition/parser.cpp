@@ -35,6 +35,7 @@ using detail::is;
 struct failure {
   const char* at;
   std::string reason;
+  std::string_view limit;  // the limit refused for, if any (static storage)
 };
 
 // Unwinds the strict pass when it meets a shape Prometheus tolerates (a
@@ -110,6 +111,11 @@ const char* skip_known_name(const char* p, const char* eol, std::string_view kno
 const char* skip_token(const char* p, const char* eol) {
   while (p < eol && !is(*p, detail::blank)) ++p;
   return p;
+}
+
+// Go's bytes.HasSuffix: `s` may be the suffix itself.
+bool has_suffix_or_is(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
 bool has_suffix(std::string_view s, std::string_view suffix) {
@@ -202,6 +208,7 @@ class text_parser {
               bool repairing)
       : body_(body),
         limits_(limits),
+        label_limits_((limits.label_limit | limits.label_name_length_limit | limits.label_value_length_limit) != 0),
         line_start_(body.data()),
         openmetrics_(format == body_format::openmetrics),
         repairing_(repairing) {}
@@ -212,27 +219,33 @@ class text_parser {
       if (body_.size() > limits_.max_bytes) {
         throw failure{body_.data(), "body of " + std::to_string(body_.size()) +
                                         " bytes exceeds the limit of " +
-                                        std::to_string(limits_.max_bytes) + " bytes"};
+                                        std::to_string(limits_.max_bytes) + " bytes", {}};
       }
       // Cerebras bodies carry 100-110 bytes per sample (HELP and TYPE lines
       // included); the set still grows if samples are denser.
-      series_.reserve(std::min(body_.size() / 96, limits_.max_samples));
+      series_.reserve(body_.size() / 96);
       const char* p = body_.data();
-      const char* const end = p + body_.size();
+      const char* const end = end_;
       while (p < end) {
-        const auto* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
         // Prometheus tolerates a missing newline after the last line.
-        const char* const eol = nl ? nl : end;
+        const char* const eol = line_end(p);
         line_start_ = p;
         // OpenMetrics: not even a blank line may follow `# EOF`.
         if (eof_) fail(p, "unexpected data after # EOF");
-        parse_line(p, eol);
-        p = eol + 1;
+        p = parse_line(p, eol) + 1;
+        if (stop_) break;
         ++line_no_;
       }
       if (openmetrics_ && !eof_) {
         line_start_ = end;
         fail(end, "OpenMetrics body does not end with # EOF");
+      }
+      // Prometheus reads on past the limit and refuses the scrape at the
+      // end, unless the body fails to parse first.
+      if (limits_.sample_limit != 0 && sample_count_ > limits_.sample_limit) {
+        line_start_ = end;
+        fail(end, "sample_limit exceeded: " + std::to_string(sample_count_) + " samples, limit " +
+                      std::to_string(limits_.sample_limit), "sample_limit");
       }
       if (repairing_) {
         assemble();
@@ -240,7 +253,9 @@ class text_parser {
         close_current();
       }
     } catch (const failure& f) {
-      return parse_error{line_no_, static_cast<std::size_t>(f.at - line_start_) + 1, f.reason};
+      // A label value that spans lines may put the error before line_start_.
+      const std::size_t column = f.at >= line_start_ ? static_cast<std::size_t>(f.at - line_start_) + 1 : 1;
+      return parse_error{line_no_, column, f.reason, f.limit};
     } catch (const needs_repair&) {
       return std::nullopt;
     }
@@ -248,8 +263,8 @@ class text_parser {
   }
 
  private:
-  [[noreturn]] void fail(const char* at, std::string reason) {
-    throw failure{at, std::move(reason)};
+  [[noreturn]] void fail(const char* at, std::string reason, std::string_view limit = {}) {
+    throw failure{at, std::move(reason), limit};
   }
 
   // A '\r' is never valid where tokens are expected; name it, since a CRLF
@@ -261,15 +276,35 @@ class text_parser {
     }
   }
 
-  void parse_line(const char* const begin, const char* eol) {
+  // Parses the line [begin, eol) and returns where it ends: later than eol
+  // when a text-format label value holds a raw newline (promlex takes any
+  // byte but `"` and `\` in a label value, `\n` included).
+  const char* parse_line(const char* const begin, const char* eol) {
+    if (openmetrics_) {
+      if (begin == eol) fail(begin, "blank line (OpenMetrics has none)");
+      if (*begin == '#') {
+        parse_om_comment(begin, eol);
+        return eol;
+      }
+      return parse_sample<true>(begin, eol);
+    }
     const char* p = skip_blanks(begin, eol);
-    if (p == eol) return;
-    if (*p == '#') return parse_comment(p + 1, eol);
+    if (p == eol) return eol;
+    // promlex: a NUL where a token of a new line would start is the end of
+    // the input; Prometheus takes what came before it.
+    if (*p == '\0') {
+      stop_ = true;
+      return eol;
+    }
+    if (*p == '#') {
+      parse_comment(p + 1, eol);
+      return eol;
+    }
     if (p != begin) {
       fail(begin, "blank before the metric name of a sample (Prometheus reads it as part of "
                   "the name)");
     }
-    parse_sample(p, eol);
+    return parse_sample<false>(p, eol);
   }
 
   const char* scan_metric_name(const char* p, const char* eol, const char* what) {
@@ -280,62 +315,120 @@ class text_parser {
     }
     const char* q = p + 1;
     while (q < eol && is(*q, detail::metric_char)) ++q;
-    if (static_cast<std::size_t>(q - p) > limits_.max_name_length) {
-      fail(p, "metric name longer than " + std::to_string(limits_.max_name_length) + " bytes");
-    }
     return q;
   }
 
+  // Text format, after the `#`.
   void parse_comment(const char* p, const char* eol) {
-    if (openmetrics_ && eol - p == 4 && std::memcmp(p, " EOF", 4) == 0) {
+    if (p == eol) return;
+    if (!is(*p, detail::blank)) {
+      // A plain comment ("#HELP ..." included). promlex reads it up to the
+      // newline byte by byte, and a NUL there ends the input.
+      if (std::memchr(p, '\0', static_cast<std::size_t>(eol - p))) stop_ = true;
+      return;
+    }
+    p = skip_blanks(p, eol);
+    if (p < eol && *p == '\0') {
+      stop_ = true;
+      return;
+    }
+    // Only "# HELP " and "# TYPE " are metadata; "# HELPER" and a bare
+    // "# HELP" are plain comments, as in Prometheus.
+    // promlex reads the keyword and the blanks after it skipping NULs.
+    const bool help = eol - p >= 1 && *p == 'H';
+    p = skip_keyword(p, eol, help ? "HELP" : "TYPE");
+    if (p == nullptr) return;
+    const char* const name_begin = p;
+    const char* q = scan_metric_name(p, eol, help ? "in HELP line" : "in TYPE line");
+    const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
+    // promlex ends the name at the first byte that cannot continue it and
+    // drops one byte, whatever it is (`# TYPE a-counter` types `a`), before
+    // the text; blanks alone are no text. A NUL there ends the input before
+    // the line does: an error.
+    const char* text = q;
+    if (q < eol) {
+      if (*q == '\0') fail(q, "NUL after the metric name of a " + std::string(help ? "HELP" : "TYPE") + " line");
+      text = skip_blanks(q, eol) == eol ? eol : q + 1;
+    }
+    if (help) return on_help(name, name_begin, text, eol);
+    if (text == eol) fail(text, "missing metric type in TYPE line");
+    on_type(name, name_begin, text, eol);
+  }
+
+  // After `# `: `keyword` and at least one blank, NULs anywhere in them
+  // ignored; returns where the name starts, nullptr if it is no keyword line.
+  static const char* skip_keyword(const char* p, const char* eol, std::string_view keyword) {
+    for (const char k : keyword) {
+      if (p == eol || *p != k) return nullptr;
+      ++p;
+      while (p < eol && *p == '\0') ++p;
+    }
+    if (p == eol || !is(*p, detail::blank)) return nullptr;
+    return skip_blanks_and_nuls(p, eol);
+  }
+
+  static const char* skip_blanks_and_nuls(const char* p, const char* eol) {
+    while (p < eol && (is(*p, detail::blank) || *p == '\0')) ++p;
+    return p;
+  }
+
+  // OpenMetrics, from the `#`: `# HELP`, `# TYPE`, `# UNIT` or `# EOF`, one
+  // space between tokens (openmetricslex has no other comment and no other
+  // blank).
+  void parse_om_comment(const char* p, const char* eol) {
+    const char* const hash = p;
+    if (eol - p < 2 || p[1] != ' ') fail(hash, "expected `# ` (OpenMetrics has no other comment)");
+    p += 2;
+    if (eol - p >= 3 && std::memcmp(p, "EOF", 3) == 0) {
+      if (p + 3 != eol) fail(p + 3, "unexpected data after # EOF");
       eof_ = true;
       return;
     }
-    // Only "# HELP " and "# TYPE " are metadata; "#HELP", "# HELPER" and a
-    // bare "# HELP" are plain comments, as in Prometheus.
-    if (p == eol || !is(*p, detail::blank)) return;
-    p = skip_blanks(p, eol);
-    if (eol - p < 5) return;
-    const bool help = std::memcmp(p, "HELP", 4) == 0;
-    const bool unit = openmetrics_ && std::memcmp(p, "UNIT", 4) == 0;
-    if (!help && !unit && std::memcmp(p, "TYPE", 4) != 0) return;
-    if (!is(p[4], detail::blank)) return;
-    const char* const keyword = help ? "HELP" : unit ? "UNIT" : "TYPE";
-    p = skip_blanks(p + 4, eol);
-    const char* const name_begin = p;
-    const char* q = scan_metric_name(p, eol, std::string("in ").append(keyword).append(" line").c_str());
-    if (q < eol && !is(*q, detail::blank)) {
-      reject_cr(q, q + 1);
-      fail(q, "invalid character " + quote({q, 1}) + " in metric name");
+    if (eol - p < 5 || p[4] != ' ') fail(p, "expected HELP, TYPE, UNIT or EOF after `# `");
+    const std::string_view keyword(p, 4);
+    if (keyword != "HELP" && keyword != "TYPE" && keyword != "UNIT") {
+      fail(p, "expected HELP, TYPE, UNIT or EOF after `# `");
     }
+    p += 5;
+    const char* const name_begin = p;
+    const char* q = scan_metric_name(p, eol, "in a metadata line");
     const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
-    // The model has no unit; the name is checked above like Prometheus does.
-    if (unit) return;
+    if (q == eol || *q != ' ') fail(q, "expected ' ' and text after the metric name");
+    const char* const text = q + 1;
+    if (keyword == "HELP") return on_help(name, name_begin, text, eol);
+    if (keyword == "TYPE") return on_type(name, name_begin, text, eol);
+    // The model has no unit. Prometheus checks that a unit is the name's suffix.
+    const std::string_view unit(text, static_cast<std::size_t>(eol - text));
+    if (!unit.empty() && !(name.size() > unit.size() && name.substr(name.size() - unit.size()) == unit &&
+                           name[name.size() - unit.size() - 1] == '_')) {
+      fail(text, "unit " + quote(unit) + " is not a suffix of metric " + quote(name));
+    }
+  }
 
-    if (help) {
-      std::string text;
-      if (q < eol) parse_help_text(q + 1, eol, text);
-      if (repairing_) {
-        meta_entry& m = meta_[std::string(name)];
-        if (m.help) {
-          note(kind::duplicate_help, line_no_);
-        } else {
-          m.help = std::move(text);
-        }
-        return;
+  void on_help(std::string_view name, const char* name_begin, const char* text_begin, const char* eol) {
+    std::string text;
+    // A text of blanks only (`# HELP a-  `) is kept empty: written back as
+    // `# HELP a   ` it would read as empty (promlex), so the canonical body
+    // says what it means.
+    if (skip_blanks(text_begin, eol) < eol) parse_help_text(text_begin, eol, text);
+    if (repairing_) {
+      meta_entry& m = meta_[std::string(name)];
+      if (m.help) {
+        note(kind::duplicate_help, line_no_);
+      } else {
+        m.help = std::move(text);
       }
-      family& f = open_family(name, name_begin);
-      if (f.help) throw needs_repair{};
-      f.help = std::move(text);
       return;
     }
+    family& f = open_family(name, name_begin);
+    if (f.help) throw needs_repair{};
+    f.help = std::move(text);
+  }
 
-    // Prometheus takes everything after the one blank that ends the name as
-    // the type word: a second blank or a trailing one makes it invalid.
-    if (q == eol) fail(q, "missing metric type in TYPE line");
-    const char* const type_begin = q + 1;
-    q = eol;
-    const std::string_view word(type_begin, static_cast<std::size_t>(q - type_begin));
+  // Everything after the separator is the type word: a second blank or a
+  // trailing one makes it invalid, as in Prometheus.
+  void on_type(std::string_view name, const char* name_begin, const char* type_begin, const char* eol) {
+    const std::string_view word(type_begin, static_cast<std::size_t>(eol - type_begin));
     if (word.empty()) fail(type_begin, "missing metric type in TYPE line");
     std::optional<metric_type> type;
     bool om_counter = false;
@@ -356,7 +449,7 @@ class text_parser {
       // families of their own names.
       type = std::nullopt;
     } else {
-      reject_cr(type_begin, q);
+      reject_cr(type_begin, eol);
       fail(type_begin, "unknown metric type " + quote(word));
     }
     if (repairing_) {
@@ -411,9 +504,6 @@ class text_parser {
         ++p;
       }
     }
-    if (out.size() > limits_.max_help_length) {
-      fail(begin, "HELP text longer than " + std::to_string(limits_.max_help_length) + " bytes");
-    }
     if (!detail::valid_utf8(out)) fail(begin, "HELP text is not valid UTF-8");
   }
 
@@ -461,11 +551,31 @@ class text_parser {
     stem_of("_count", false);
   }
 
-  const char* parse_labels(const char* q, const char* eol) {
+  // Parses a label set after its `{`; returns the position after its `}`.
+  // Text: blanks around tokens, commas optional between labels, one
+  // trailing comma, and a label value may hold a raw newline (`eol` then
+  // moves to the end of the line the value ends on). OpenMetrics: none of
+  // these. Then, as Prometheus's scrape loop: a label whose name has an
+  // empty value anywhere in the set is dropped (labels.Builder), and what
+  // is left must have unique names (the head refuses the sample otherwise).
+  // `series` is false for an exemplar's labels, which Prometheus stores
+  // apart and never refuses a scrape for.
+  template <bool om>
+  const char* parse_labels(const char* q, const char*& line_end_out, bool series = true) {
+    // A local copy: through the reference, every store the loop makes could
+    // alias it, and it would be reloaded at every byte.
+    const char* eol = line_end_out;
+    bool empty_value = false;
+    bool hinted = true;  // every name is the previous label set's at its place
+    bool after_comma = false;
     for (;;) {
-      q = skip_blanks(q, eol);
+      if (!om) q = skip_blanks(q, eol);
       if (q == eol) fail(q, "unterminated label set, expected '}'");
-      if (*q == '}') return q + 1;
+      if (*q == '}') {
+        if (om && after_comma) fail(q, "expected label name after ','");
+        ++q;
+        break;
+      }
       if (!is(*q, detail::label_start)) {
         reject_cr(q, q + 1);
         fail(q, "invalid label name, got " + quote({q, 1}));
@@ -477,75 +587,198 @@ class text_parser {
                                                                   : std::string_view{};
       q = skip_known_name(q, eol, hint, detail::label_char);
       if (q == name_begin) {
+        hinted = false;
         ++q;
         while (q < eol && is(*q, detail::label_char)) ++q;
       }
       const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
-      if (name.size() > limits_.max_name_length) {
-        fail(name_begin,
-             "label name longer than " + std::to_string(limits_.max_name_length) + " bytes");
-      }
-      q = skip_blanks(q, eol);
+      if (!om) q = skip_blanks(q, eol);
       if (q == eol || *q != '=') {
         if (q < eol) reject_cr(q, q + 1);
         fail(q, "expected '=' after label name " + quote(name));
       }
-      q = skip_blanks(q + 1, eol);
+      ++q;
+      // The lexers skip NULs while they read a label value's tokens: inside
+      // the blanks before it (text) and right after its closing quote.
+      if (!om && q < eol && is(*q, detail::blank)) q = skip_blanks_and_nuls(q, eol);
       if (q == eol || *q != '"') fail(q, "expected '\"' to start the value of label " + quote(name));
-      const char* const value_begin = ++q;
       bool escaped = false;
-      unsigned high = 0;
-      for (;;) {
-        q = skip_plain_value_bytes(q, eol);
-        if (q == eol) fail(q, "unterminated value of label " + quote(name));
-        const char c = *q;
-        if (c == '"') break;
-        if (c == '\\') {
-          if (q + 1 == eol) fail(q + 1, "unterminated value of label " + quote(name));
-          // Any escaped byte is taken; only \\, \" and \n mean something
-          // (unescape_to), as in Prometheus.
-          escaped = true;
-          high |= static_cast<unsigned char>(q[1]);
-          q += 2;
-          continue;
-        }
-        high |= static_cast<unsigned char>(c);
-        ++q;
-      }
-      const std::string_view raw(value_begin, static_cast<std::size_t>(q - value_begin));
-      // Escapes are ASCII, so the raw bytes are valid UTF-8 exactly when the
-      // unescaped ones are.
-      if ((high & 0x80) != 0 && !detail::valid_utf8(raw)) {
-        fail(value_begin, "value of label " + quote(name) + " is not valid UTF-8");
-      }
-      if (raw.size() > limits_.max_label_value_length) {
-        // Escapes only shrink a value; measure exactly only when it matters.
-        if (!escaped || unescape(raw).size() > limits_.max_label_value_length) {
-          fail(value_begin, "value of label " + quote(name) + " longer than " +
-                                std::to_string(limits_.max_label_value_length) + " bytes");
-        }
-      }
-      for (const raw_label& l : current_labels()) {
-        if (l.name == name) fail(name_begin, "duplicate label name " + quote(name));
-      }
-      if (label_count_ == limits_.max_labels_per_sample) {
-        fail(name_begin, "more than " + std::to_string(limits_.max_labels_per_sample) +
-                             " labels in one sample");
-      }
-      if (label_count_ < labels_.size()) {
-        labels_[label_count_] = raw_label{name, raw, escaped};
-      } else {
-        labels_.push_back(raw_label{name, raw, escaped});
-      }
+      const std::string_view raw = scan_label_value(++q, eol, om, name, escaped);
+      if (series && name[0] == '_' && name == "__name__") check_name_label(name_begin, raw, escaped);
+      empty_value |= raw.empty();
+      // Field by field: a whole raw_label built on the stack and copied in
+      // stalled on store forwarding (a third of this function's time).
+      if (label_count_ == labels_.size()) labels_.emplace_back();
+      raw_label& stored = labels_[label_count_];
+      stored.name = name;
+      stored.value = raw;
+      stored.escaped = escaped;
       ++label_count_;
-      q = skip_blanks(q + 1, eol);
-      if (q < eol && *q == ',') {
+      ++q;
+      if (!om) q = skip_blanks(q, eol);
+      after_comma = q < eol && *q == ',';
+      if (after_comma) {
         ++q;
         continue;
       }
-      if (q < eol && *q == '}') return q + 1;
-      if (q < eol) reject_cr(q, q + 1);
-      fail(q, "expected ',' or '}' after value of label " + quote(name));
+      // Text: the loop takes `}`, or a label name with no comma before it.
+      if (om && (q == eol || *q != '}')) {
+        fail(q, "expected ',' or '}' after value of label " + quote(name));
+      }
+    }
+    line_end_out = eol;
+    if (!series) {
+      unique_count_ = 0;  // the exemplar's labels overwrote the hints
+      return q;
+    }
+    if (empty_value) drop_empty_labels();
+    // The names of the previous label set, in the same places and as many,
+    // were unique: these are too (the usual body repeats one set of names).
+    if (label_count_ > 1 && !(hinted && !empty_value && label_count_ == unique_count_)) {
+      reject_duplicate_labels();
+    }
+    unique_count_ = duplicate_at_ ? 0 : label_count_;
+    return q;
+  }
+
+  // A label value from after its opening quote: returns its raw (escaped)
+  // bytes, checked to be UTF-8, with `q` on the last byte of its token (the
+  // closing quote, or the NULs the lexer skips after it); `eol` moves on
+  // when a text value spans lines.
+  [[gnu::always_inline]] std::string_view scan_label_value(const char*& q, const char*& eol, bool om,
+                                                           std::string_view name, bool& escaped) {
+    const char* const value_begin = q;
+    unsigned high = 0;
+    for (;;) {
+      q = skip_plain_value_bytes(q, eol);
+      if (q == eol) {
+        if (om || eol == end_) fail(q, "unterminated value of label " + quote(name));
+        q = next_physical_line(eol);
+        eol = line_end(q);
+        continue;
+      }
+      const char c = *q;
+      if (c == '"') break;
+      if (c == '\\') {
+        // A backslash escapes any byte but a newline; only \\, \" and \n
+        // mean something (unescape_to), as in Prometheus.
+        if (q + 1 == eol) fail(q + 1, "unterminated value of label " + quote(name));
+        escaped = true;
+        high |= static_cast<unsigned char>(q[1]);
+        q += 2;
+        continue;
+      }
+      high |= static_cast<unsigned char>(c);
+      ++q;
+    }
+    // NULs right after the closing quote are skipped by the lexer, which
+    // then cuts the value one byte before where it stopped: the value is
+    // what is quoted, the quote, and all but one of the NULs.
+    const char* value_end = q;
+    while (q + 1 < eol && q[1] == '\0') ++q;
+    if (q != value_end) value_end = q;
+    const std::string_view raw(value_begin, static_cast<std::size_t>(value_end - value_begin));
+    // Escapes are ASCII, so the raw bytes are valid UTF-8 exactly when the
+    // unescaped ones are.
+    if ((high & 0x80) != 0 && !detail::valid_utf8(raw)) {
+      fail(value_begin, "value of label " + quote(name) + " is not valid UTF-8");
+    }
+    return raw;
+  }
+
+  const char* next_physical_line(const char* eol) {
+    ++line_no_;
+    line_start_ = eol + 1;
+    return eol + 1;
+  }
+
+  const char* line_end(const char* p) const {
+    const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end_ - p)));
+    return nl ? nl : end_;
+  }
+
+  // Prometheus stores no empty label: labels.Builder deletes every label of
+  // a name that has an empty value, duplicates of that name included.
+  [[gnu::cold, gnu::noinline]] void drop_empty_labels() {
+    std::vector<std::string_view> names;
+    for (const raw_label& l : current_labels())
+      if (l.value.empty()) names.push_back(l.name);
+    std::sort(names.begin(), names.end());
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < label_count_; ++i) {
+      if (!std::binary_search(names.begin(), names.end(), labels_[i].name)) labels_[kept++] = labels_[i];
+    }
+    label_count_ = kept;
+  }
+
+  // A `__name__` label: an empty one deletes the sample's name (the label
+  // builder drops empty labels by name), an invalid one fails Prometheus's
+  // label check; either refuses the scrape. A valid one is a second name,
+  // a duplicate label (defer_duplicate).
+  [[gnu::cold, gnu::noinline]] void check_name_label(const char* at, std::string_view raw, bool escaped) {
+    const std::string value = escaped ? unescape(raw) : std::string(raw);
+    if (value.empty()) fail(at, "empty __name__ label (Prometheus drops the metric name with it)");
+    if (!detail::valid_metric_name(value)) fail(at, "label __name__ is not a valid metric name");
+    defer_duplicate(at, "label __name__ names the metric a second time");
+  }
+
+  // The head refuses a sample whose label names repeat, but only once it
+  // is in bounds: one that Prometheus drops as out of bounds first (see
+  // out_of_bounds) is no error. Decided in parse_sample, after the timestamp.
+  void defer_duplicate(const char* at, std::string reason) {
+    if (duplicate_at_) return;
+    duplicate_at_ = at;
+    duplicate_reason_ = std::move(reason);
+  }
+
+  void reject_duplicate_labels() {
+    const auto dup = [this](std::string_view name) {
+      defer_duplicate(name.data(), "duplicate label name " + quote(name));
+    };
+    if (label_count_ <= 16) {
+      for (std::size_t i = 1; i < label_count_; ++i)
+        for (std::size_t j = 0; j < i; ++j)
+          if (labels_[i].name == labels_[j].name) return dup(labels_[i].name);
+      return;
+    }
+    // Many labels (there is no default limit): sorting keeps it n log n.
+    std::vector<std::string_view> names;
+    names.reserve(label_count_);
+    for (const raw_label& l : current_labels()) names.push_back(l.name);
+    std::sort(names.begin(), names.end());
+    const auto it = std::adjacent_find(names.begin(), names.end());
+    if (it != names.end()) dup(*it);
+  }
+
+  // The per-upstream limits, as Prometheus's verifyLabelLimits counts them:
+  // the metric name is the label `__name__`.
+  [[gnu::cold, gnu::noinline]] void check_label_limits(const char* at, std::string_view name) {
+    if (limits_.label_limit != 0 && label_count_ + 1 > limits_.label_limit) {
+      fail(at, "label_limit exceeded: " + std::to_string(label_count_ + 1) + " labels (the name included), limit " +
+                   std::to_string(limits_.label_limit), "label_limit");
+    }
+    if (const std::size_t max = limits_.label_name_length_limit; max != 0) {
+      if (std::string_view("__name__").size() > max) {
+        fail(at, "label_name_length_limit exceeded: __name__ is longer than " + std::to_string(max), "label_name_length_limit");
+      }
+      for (const raw_label& l : current_labels()) {
+        if (l.name.size() > max) {
+          fail(l.name.data(), "label_name_length_limit exceeded: label name " + quote(l.name) + " is longer than " +
+                                  std::to_string(max), "label_name_length_limit");
+        }
+      }
+    }
+    if (const std::size_t max = limits_.label_value_length_limit; max != 0) {
+      if (name.size() > max) {
+        fail(at, "label_value_length_limit exceeded: the metric name is longer than " + std::to_string(max),
+             "label_value_length_limit");
+      }
+      for (const raw_label& l : current_labels()) {
+        if (l.value.size() > max && (!l.escaped || unescape(l.value).size() > max)) {
+          fail(l.value.data(), "label_value_length_limit exceeded: value of label " + quote(l.name) +
+                                   " is longer than " + std::to_string(max), "label_value_length_limit");
+        }
+      }
     }
   }
 
@@ -580,76 +813,87 @@ class text_parser {
     return nullptr;
   }
 
-  void parse_sample(const char* p, const char* eol) {
+  // Returns the end of the line (later than `eol` if a label value spans lines).
+  // One instance per grammar: the text one carries no OpenMetrics branch.
+  template <bool om>
+  const char* parse_sample(const char* p, const char* eol) {
     const char* const name_begin = p;
     const char* q = skip_known_name(p, eol, previous_name_, detail::metric_char);
     if (q == p) q = scan_metric_name(p, eol, "at start of sample line");
     const std::string_view name(name_begin, static_cast<std::size_t>(q - name_begin));
     previous_name_ = name;
-    const char* t = q;
-    q = skip_blanks(q, eol);
     label_count_ = 0;
-    const char* series_end = t;
-    if (q < eol && *q == '{') {
-      q = parse_labels(q + 1, eol);
-      series_end = q;
-      t = q;
-      q = skip_blanks(q, eol);
-    }
-    if (q == eol) fail(q, "expected value after " + quote({name_begin, series_end}));
-    if (q == t) {
-      reject_cr(q, q + 1);
-      fail(q, series_end == name.data() + name.size()
-                  ? "invalid character " + quote({q, 1}) + " in metric name"
-                  : "expected blank between labels and value");
+    duplicate_at_ = nullptr;
+    const char* series_end = q;
+    if constexpr (om) {
+      if (q < eol && *q == '{') series_end = q = parse_labels<om>(q + 1, eol);
+      if (q == eol || *q != ' ') fail(q, "expected ' ' and a value after " + quote({name_begin, series_end}));
+      ++q;
+      if (q == eol || *q == ' ') fail(q, "expected value after " + quote({name_begin, series_end}));
+    } else {
+      const char* t = skip_blanks(q, eol);
+      if (t < eol && *t == '{') {
+        series_end = q = parse_labels<om>(t + 1, eol);
+        t = skip_blanks(q, eol);
+      }
+      // promlex: the value may follow the name or the `}` with no blank
+      // (`a-1`, `a{b="c"}2`): the name ends where a name byte cannot follow.
+      if (t == eol) fail(t, "expected value after " + quote({name_begin, series_end}));
+      if (*t == '{') fail(t, "expected value after " + quote({name_begin, series_end}) + ", got '{'");
+      q = t;
     }
 
     const char* const value_begin = q;
-    q = skip_token(q, eol);
-    reject_cr(value_begin, q);
-    const std::string_view value_text(value_begin, static_cast<std::size_t>(q - value_begin));
-    double value = 0;
-    switch (detail::parse_float(value_text, value)) {
-      case detail::float_status::ok:
-        break;
-      case detail::float_status::overflow:
-        fail(value_begin, "value " + quote(value_text) + " out of range");
-      case detail::float_status::syntax:
-        fail(value_begin, "invalid value " + quote(value_text));
+    if constexpr (om) {
+      q = skip_om_token(q, eol);
+    } else {
+      q = skip_token(q, eol);
     }
+    reject_cr(value_begin, q);
+    const double value = parse_value({value_begin, static_cast<std::size_t>(q - value_begin)});
 
     std::optional<std::int64_t> timestamp;
-    q = skip_blanks(q, eol);
-    if (q < eol && !(openmetrics_ && *q == '#')) {
-      const char* const ts_begin = q;
-      q = skip_token(q, eol);
-      reject_cr(ts_begin, q);
-      timestamp = openmetrics_ ? parse_seconds({ts_begin, static_cast<std::size_t>(q - ts_begin)})
-                               : parse_millis({ts_begin, static_cast<std::size_t>(q - ts_begin)});
+    if constexpr (om) {
+      q = parse_om_tail(name, q, eol, timestamp);
+    } else {
       q = skip_blanks(q, eol);
-    }
-    if (q < eol && openmetrics_ && *q == '#') {
-      skip_exemplar(q, eol);
-      note(kind::exemplar_dropped, line_no_);
-      q = eol;
-    }
-    if (q != eol) {
-      reject_cr(q, eol);
-      fail(q, timestamp ? "unexpected text after timestamp" : "unexpected text after value");
+      if (q < eol) {
+        const char* const ts_begin = q;
+        q = skip_token(q, eol);
+        reject_cr(ts_begin, q);
+        timestamp = parse_millis({ts_begin, static_cast<std::size_t>(q - ts_begin)});
+        q = skip_blanks(q, eol);
+      }
+      if (q != eol) {
+        reject_cr(q, eol);
+        fail(q, timestamp ? "unexpected text after timestamp" : "unexpected text after value");
+      }
     }
 
-    if (++sample_count_ > limits_.max_samples) {
-      fail(name_begin, "more than " + std::to_string(limits_.max_samples) + " samples");
+    if (label_limits_) check_label_limits(name_begin, name);
+    ++sample_count_;
+    if (duplicate_at_) {
+      if (!timestamp || !out_of_bounds(*timestamp)) fail(duplicate_at_, std::move(duplicate_reason_));
+      note(kind::out_of_bounds_dropped, line_no_);
+      return eol;
     }
-    if (openmetrics_ && timestamp && *timestamp < 0) {
+    if (om && timestamp && *timestamp < 0) {
       // Prometheus drops such a sample as out of bounds and keeps the rest;
       // the text format the daemon also serves cannot carry it at all.
       note(kind::negative_timestamp_dropped, line_no_);
-      return;
+      return eol;
     }
-    if (repairing_) return keep_sample(name, value, timestamp);
+    if (repairing_) {
+      keep_sample(name, value, timestamp);
+    } else {
+      place_sample(name, name_begin, value, timestamp);
+    }
+    return eol;
+  }
 
-    // Find the sample's family.
+  // The strict pass: the sample into the open family, or a new one.
+  [[gnu::always_inline]] void place_sample(std::string_view name, const char* name_begin, double value,
+                                           std::optional<std::int64_t> timestamp) {
     membership m = membership::none;
     if (has_current_) m = member_of(families_.back(), name);
     if (m == membership::bare_histogram) throw needs_repair{};
@@ -667,10 +911,65 @@ class text_parser {
     pending_.push_back(build_sample(name, value, timestamp));
     if (!series_.insert(series_hash(name), static_cast<std::uint32_t>(families_.size() - 1),
                         static_cast<std::uint32_t>(pending_.size() - 1))) {
+      // Another sample of a series seen before: a duplicate, or a later
+      // point of it (explicit timestamps); the repairing pass tells which.
       throw needs_repair{};
     }
   }
 
+  // Whether Prometheus, scraping at limits_.scrape_time_ms, drops a sample
+  // with this timestamp as out of bounds: more than 10 minutes ahead
+  // (scrape.go's maxAheadTime) or older than its head takes (its max time
+  // minus half the 2 h block: an hour before a live head's newest sample).
+  // False without a scrape time: the sample is then taken to be in bounds.
+  bool out_of_bounds(std::int64_t ts) const {
+    const std::int64_t now = limits_.scrape_time_ms;
+    if (now <= 0) return false;
+    constexpr std::int64_t ahead = 10 * 60 * 1000, behind = 60 * 60 * 1000;
+    return ts > now + ahead || ts < now - behind;
+  }
+
+  [[gnu::always_inline]] double parse_value(std::string_view text) {
+    double value = 0;
+    switch (detail::parse_float(text, value)) {
+      case detail::float_status::ok:
+        break;
+      case detail::float_status::overflow:
+        fail(text.data(), "value " + quote(text) + " out of range");
+      case detail::float_status::syntax:
+        fail(text.data(), "invalid value " + quote(text));
+    }
+    return value;
+  }
+
+  // openmetricslex's tokens after a blank: anything up to a space or the newline.
+  static const char* skip_om_token(const char* p, const char* eol) {
+    const auto* sp = static_cast<const char*>(std::memchr(p, ' ', static_cast<std::size_t>(eol - p)));
+    return sp ? sp : eol;
+  }
+
+  static bool at_exemplar(const char* q, const char* eol) {
+    return eol - q >= 4 && std::memcmp(q, " # {", 4) == 0;
+  }
+
+  // After an OpenMetrics sample's value: ` timestamp`, ` # {exemplar}`,
+  // both, or nothing, exactly one space before each.
+  [[gnu::cold, gnu::noinline]] const char* parse_om_tail(std::string_view name, const char* q, const char* eol,
+                                                         std::optional<std::int64_t>& timestamp) {
+    if (q < eol && !at_exemplar(q, eol)) {
+      ++q;  // the space skip_om_token stopped at
+      if (q == eol || *q == ' ') fail(q, "expected timestamp after ' '");
+      const char* const ts_begin = q;
+      q = skip_om_token(q, eol);
+      timestamp = parse_seconds({ts_begin, static_cast<std::size_t>(q - ts_begin)});
+    }
+    if (q < eol) {
+      if (!at_exemplar(q, eol)) fail(q, timestamp ? "unexpected text after timestamp" : "unexpected text after value");
+      parse_exemplar(name, q + 4, eol);
+      note(kind::exemplar_dropped, line_no_);
+    }
+    return eol;
+  }
   [[gnu::always_inline]] sample build_sample(std::string_view name, double value, std::optional<std::int64_t> ts) {
     std::size_t room = 0;
     for (const raw_label& l : current_labels()) room += l.name.size() + l.value.size();
@@ -715,48 +1014,45 @@ class text_parser {
   }
 
   // OpenMetrics timestamps are seconds; Prometheus multiplies by 1000 and
-  // truncates to int64.
+  // converts to int64 as Go does on amd64: a value out of range becomes
+  // INT64_MIN, a sample out of bounds that the scrape drops, not an error.
   [[gnu::cold, gnu::noinline]] std::int64_t parse_seconds(std::string_view text) {
     double v = 0;
     if (detail::parse_float(text, v) != detail::float_status::ok || !std::isfinite(v)) {
       fail(text.data(), "invalid timestamp " + quote(text) + " (seconds expected)");
     }
     const double ms = v * 1000;
-    if (!(ms > -9.2e18 && ms < 9.2e18)) fail(text.data(), "timestamp " + quote(text) + " out of range");
+    if (!(ms >= -9223372036854775808.0 && ms < 9223372036854775808.0)) {
+      return std::numeric_limits<std::int64_t>::min();
+    }
     return static_cast<std::int64_t>(ms);
   }
 
-  // `# {labels} value [timestamp]` after an OpenMetrics sample: checked for
-  // shape (Prometheus refuses a malformed exemplar), then dropped: the model
-  // and the text format have no place for it.
-  [[gnu::cold, gnu::noinline]] void skip_exemplar(const char* q, const char* eol) {
-    ++q;
-    if (q == eol || *q != ' ') fail(q, "expected ' ' after '#' of an exemplar");
-    q = skip_blanks(q, eol);
-    if (q == eol || *q != '{') fail(q, "expected '{' to start the labels of an exemplar");
+  // `{labels} value[ timestamp]` of an exemplar, after its ` # {`: checked
+  // for shape as Prometheus checks it (only `_total` and `_bucket` samples
+  // may have one), then dropped: the model and the text format have no
+  // place for it.
+  [[gnu::cold, gnu::noinline]] void parse_exemplar(std::string_view name, const char* q, const char* eol) {
+    if (!has_suffix_or_is(name, "_total") && !has_suffix_or_is(name, "_bucket")) {
+      fail(q, "metric " + quote(name) + " does not support exemplars");
+    }
     // The exemplar's labels go through the same lexer, in the buffer that
     // still holds the sample's own: keep those (exemplars are rare).
     const std::vector<raw_label> sample_labels(labels_.begin(), labels_.begin() + label_count_);
     label_count_ = 0;
-    q = parse_labels(q + 1, eol);
+    q = parse_labels<true>(q, eol, false);
     std::copy(sample_labels.begin(), sample_labels.end(), labels_.begin());
     label_count_ = sample_labels.size();
-    const char* t = skip_blanks(q, eol);
-    if (t == q || t == eol) fail(t, "expected value of an exemplar");
-    const char* v = t;
-    t = skip_token(t, eol);
-    double ignored = 0;
-    if (detail::parse_float({v, static_cast<std::size_t>(t - v)}, ignored) !=
-        detail::float_status::ok) {
-      fail(v, "invalid exemplar value " + quote({v, static_cast<std::size_t>(t - v)}));
-    }
-    t = skip_blanks(t, eol);
-    if (t < eol) {
-      const char* ts = t;
-      t = skip_token(t, eol);
-      parse_seconds({ts, static_cast<std::size_t>(t - ts)});
-      t = skip_blanks(t, eol);
-      if (t != eol) fail(t, "unexpected text after exemplar");
+    if (q == eol || *q != ' ' || q + 1 == eol || q[1] == ' ') fail(q, "expected ' ' and the value of an exemplar");
+    const char* v = q + 1;
+    q = skip_om_token(v, eol);
+    parse_value({v, static_cast<std::size_t>(q - v)});
+    if (q < eol) {
+      if (q + 1 == eol || q[1] == ' ') fail(q, "expected exemplar timestamp after ' '");
+      const char* const ts = q + 1;
+      q = skip_om_token(ts, eol);
+      parse_seconds({ts, static_cast<std::size_t>(q - ts)});
+      if (q != eol) fail(q, "unexpected text after exemplar");
     }
   }
 
@@ -775,14 +1071,21 @@ class text_parser {
 
   [[gnu::cold, gnu::noinline]] void keep_sample(std::string_view name, double value, std::optional<std::int64_t> timestamp) {
     all_.push_back(build_sample(name, value, timestamp));
-    if (!flat_series_.insert(series_hash(name), 0, static_cast<std::uint32_t>(all_.size() - 1))) {
-      // Prometheus's scrape loop keeps the first sample of a series: the
-      // later ones fail as duplicates for the same timestamp.
+    const auto index = static_cast<std::uint32_t>(all_.size() - 1);
+    const std::uint32_t first = flat_series_.insert_or_find(series_hash(name), 0, index).second;
+    if (first != index && !later_point(first, timestamp)) {
+      // The scrape keeps the first sample of a series for one timestamp.
       all_.pop_back();
       note(kind::duplicate_series_dropped, line_no_);
       return;
     }
     all_lines_.push_back(static_cast<std::uint32_t>(line_no_));
+  }
+
+  // Whether another sample of the series whose first sample is all_[first]
+  // is kept (detail::series_points) rather than dropped as a duplicate.
+  bool later_point(std::uint32_t first, std::optional<std::int64_t> timestamp) {
+    return points_.try_emplace(first, all_[first].timestamp_ms).first->second.keep(timestamp);
   }
 
   struct meta_entry {
@@ -902,7 +1205,9 @@ class text_parser {
   }
 
   std::string_view body_;
+  const char* const end_ = body_.data() + body_.size();
   const parse_limits& limits_;
+  const bool label_limits_;  // any of the three label limits set
   const char* line_start_;
   std::size_t line_no_ = 1;
   family_list families_;
@@ -933,6 +1238,13 @@ class text_parser {
   const bool openmetrics_;
   const bool repairing_;
   bool eof_ = false;  // `# EOF` seen (OpenMetrics)
+  bool stop_ = false;  // text: a NUL ended the input (promlex's tEOF)
+  // A repeated label name in the current sample (defer_duplicate).
+  const char* duplicate_at_ = nullptr;
+  // How many labels the last label set had, its names checked unique; 0:
+  // unknown. Names that repeat it place by place need no check.
+  std::size_t unique_count_ = 0;
+  std::string duplicate_reason_;
   std::vector<normalization> normalizations_;
   // Repairing pass: every kept sample in body order, with its line.
   std::vector<sample> all_;
@@ -942,6 +1254,8 @@ class text_parser {
     const sample& operator()(std::uint32_t, std::uint32_t i) const { return p->all_[i]; }
   };
   detail::series_set<flat_resolver> flat_series_{flat_resolver{this}};
+  // Series with more than one sample, by the index of their first in all_.
+  std::unordered_map<std::uint32_t, detail::series_points> points_;
   std::unordered_map<std::string, meta_entry> meta_;
 
   std::span<const raw_label> current_labels() const { return {labels_.data(), label_count_}; }
@@ -949,14 +1263,139 @@ class text_parser {
 
 }  // namespace
 
+namespace {
+
+// Go's mime.ParseMediaType, as far as deciding whether it fails goes (then
+// Prometheus falls back to the text parser) and which media type it returns.
+
+// Length of the unicode.IsSpace rune at the start of `s`, 0 if none.
+std::size_t go_space(std::string_view s) {
+  if (s.empty()) return 0;
+  const auto b = [&](std::size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+  const unsigned c = b(0);
+  if (c == ' ' || (c >= '\t' && c <= '\r')) return 1;
+  if (c == 0xc2 && (b(1) == 0x85 || b(1) == 0xa0)) return 2;               // U+0085, U+00A0
+  if (c == 0xe1 && b(1) == 0x9a && b(2) == 0x80) return 3;                 // U+1680
+  if (c == 0xe2 && b(1) == 0x80 && (b(2) <= 0x8a || b(2) == 0xa8 || b(2) == 0xa9 || b(2) == 0xaf) &&
+      b(2) >= 0x80) {
+    return 3;                                                              // U+2000-200A, 2028, 2029, 202F
+  }
+  if (c == 0xe2 && b(1) == 0x81 && b(2) == 0x9f) return 3;                 // U+205F
+  if (c == 0xe3 && b(1) == 0x80 && b(2) == 0x80) return 3;                 // U+3000
+  return 0;
+}
+
+std::string_view trim_left_space(std::string_view s) {
+  while (const std::size_t n = go_space(s)) s.remove_prefix(n);
+  return s;
+}
+
+std::string_view trim_space(std::string_view s) {
+  s = trim_left_space(s);
+  for (bool more = true; more && !s.empty();) {
+    more = false;
+    for (std::size_t n = 1; n <= 3 && n <= s.size(); ++n) {
+      if (go_space(s.substr(s.size() - n)) == n) {
+        s.remove_suffix(n);
+        more = true;
+        break;
+      }
+    }
+  }
+  return s;
+}
+
+bool is_token_char(char c) {
+  return c > 0x20 && c < 0x7f && std::string_view(R"(()<>@,;:\"/[]?=)").find(c) == std::string_view::npos;
+}
+
+// consumeToken: the longest prefix of token characters, and the rest.
+std::pair<std::string_view, std::string_view> consume_token(std::string_view v) {
+  std::size_t n = 0;
+  while (n < v.size() && is_token_char(v[n])) ++n;
+  return {v.substr(0, n), v.substr(n)};
+}
+
+// consumeValue: a token or a quoted string; nullopt where Go returns ("", v).
+std::optional<std::pair<std::string, std::string_view>> consume_value(std::string_view v) {
+  if (v.empty()) return std::nullopt;
+  if (v[0] != '"') {
+    const auto [token, rest] = consume_token(v);
+    if (token.empty()) return std::nullopt;
+    return std::pair{std::string(token), rest};
+  }
+  std::string value;
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    const char c = v[i];
+    if (c == '"') return std::pair{std::move(value), v.substr(i + 1)};
+    if (c == '\\' && i + 1 < v.size() && std::string_view(R"(()<>@,;:\"/[]?=)").find(v[i + 1]) != std::string_view::npos) {
+      value += v[++i];
+      continue;
+    }
+    if (c == '\r' || c == '\n') return std::nullopt;
+    value += c;
+  }
+  return std::nullopt;  // no closing quote
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// The media type, or nullopt where mime.ParseMediaType returns an error.
+std::optional<std::string> parse_media_type(std::string_view v) {
+  const std::string_view base = v.substr(0, v.find(';'));
+  const std::string media(trim_space(ascii_lower(base)));
+  // checkMediaTypeDisposition: token, or token/token.
+  auto [type, rest] = consume_token(media);
+  if (type.empty()) return std::nullopt;
+  if (!rest.empty()) {
+    if (rest[0] != '/') return std::nullopt;
+    const auto [subtype, after] = consume_token(rest.substr(1));
+    if (subtype.empty() || !after.empty()) return std::nullopt;
+  }
+  std::unordered_map<std::string, std::string> params;
+  v.remove_prefix(base.size());
+  while (!v.empty()) {
+    v = trim_left_space(v);
+    if (v.empty()) break;
+    // consumeMediaParam
+    std::string_view r = v;
+    bool ok = !r.empty() && r[0] == ';';
+    std::string key;
+    std::optional<std::pair<std::string, std::string_view>> value;
+    if (ok) {
+      r = trim_left_space(r.substr(1));
+      const auto [k, after_key] = consume_token(r);
+      key = ascii_lower(k);
+      r = trim_left_space(after_key);
+      ok = !key.empty() && !r.empty() && r[0] == '=';
+      if (ok) {
+        value = consume_value(trim_left_space(r.substr(1)));
+        ok = value.has_value();
+      }
+    }
+    if (!ok) {
+      if (trim_space(v) == ";") break;  // a trailing semicolon is fine
+      return std::nullopt;
+    }
+    const auto [it, added] = params.try_emplace(key, value->first);
+    if (!added && it->second != value->first) return std::nullopt;  // a repeated parameter
+    v = value->second;
+  }
+  return media;
+}
+
+}  // namespace
+
 body_format format_for_content_type(std::string_view content_type) {
-  // Go's mime.ParseMediaType: the media type is what precedes `;`, trimmed,
-  // compared case-insensitively.
-  std::string_view media = content_type.substr(0, content_type.find(';'));
-  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
-  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
-  if (detail::iequals_ascii(media, "application/openmetrics-text")) return body_format::openmetrics;
-  if (detail::iequals_ascii(media, "application/vnd.google.protobuf")) return body_format::protobuf;
+  const auto media = parse_media_type(content_type);
+  if (!media) return body_format::text;
+  if (*media == "application/openmetrics-text") return body_format::openmetrics;
+  if (*media == "application/vnd.google.protobuf") return body_format::protobuf;
   return body_format::text;
 }
 
@@ -965,7 +1404,7 @@ parse_body_result parse_body(std::string_view body, body_format format,
   // OpenMetrics bodies always take the repairing pass: their counters and
   // exemplars need it, and they are rare.
   if (format == body_format::protobuf) {
-    return parse_error{1, 1, "protobuf exposition (application/vnd.google.protobuf) is not supported"};
+    return parse_error{1, 1, "protobuf exposition (application/vnd.google.protobuf) is not supported", {}};
   }
   if (format == body_format::text) {
     if (auto r = text_parser(body, limits, format, false).run()) return std::move(*r);

@@ -3,8 +3,11 @@
 // a family_list under construction; used to reject or drop duplicates.
 // Internal to the exposition module. Not thread-safe.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <unordered_set>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -24,7 +27,7 @@ inline std::uint64_t mix64(std::uint64_t x) {
 
 // Eight bytes per multiply, short tails without a byte loop; std::hash
 // (murmur) was a tenth of parse time.
-inline std::uint64_t hash_bytes(std::string_view s) {
+[[gnu::always_inline]] inline std::uint64_t hash_bytes(std::string_view s) {
   const char* p = s.data();
   std::size_t n = s.size();
   std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
@@ -67,12 +70,48 @@ inline bool same_series(const sample& a, const sample& b) {
   if (a.name() != b.name() || al.size() != bl.size()) return false;
   // Label names are unique within a sample, so "every label of a is in b"
   // is set equality.
+  if (al.size() > 16) {
+    // No default limit on labels: sorted copies keep it n log n.
+    std::vector<label_ref> x(al.begin(), al.end()), y(bl.begin(), bl.end());
+    const auto by_name = [](const label_ref& l, const label_ref& r) { return l.name < r.name; };
+    std::sort(x.begin(), x.end(), by_name);
+    std::sort(y.begin(), y.end(), by_name);
+    return x == y;
+  }
   for (const label_ref l : al) {
     const auto v = bl.find(l.name);
     if (!v || *v != l.value) return false;
   }
   return true;
 }
+
+// Several samples of one series, in body order: which of them to keep. The
+// scrape appends them in order and stores one only if it is later than the
+// ones before (explicit timestamps that increase; samples without one are
+// at the scrape's time); but a sample dropped as out of bounds (older than
+// the head, or over 10 minutes ahead of the scraper's clock) does not count.
+// Which ones those are depends on the scraper's clock, so every sample with
+// a time of its own is kept, in order, and Prometheus decides when it
+// scrapes the daemon as it would have directly; only a true duplicate is
+// dropped: the same timestamp again, or a second sample without one (the
+// scrape stores the first, the later ones fail as duplicates). Made from
+// the series' first sample. Not thread-safe.
+class series_points {
+ public:
+  explicit series_points(std::optional<std::int64_t> first) : untimed_(!first) {
+    if (first) seen_.insert(*first);
+  }
+
+  // Whether a further sample with this timestamp is kept (and then noted).
+  bool keep(std::optional<std::int64_t> timestamp) {
+    if (!timestamp) return !std::exchange(untimed_, true);
+    return seen_.insert(*timestamp).second;
+  }
+
+ private:
+  bool untimed_;                            // a sample without a timestamp kept
+  std::unordered_set<std::int64_t> seen_;   // explicit timestamps kept
+};
 
 // `Resolve` maps (family, index) to the recorded sample; it is called only
 // when hashes match, to rule out collisions.
@@ -94,6 +133,14 @@ class series_set {
   // sample of this set), unless an equal series is already recorded; returns
   // whether it was recorded.
   bool insert(std::uint64_t hash, std::uint32_t family, std::uint32_t index) {
+    const auto [f, i] = insert_or_find(hash, family, index);
+    return f == family && i == index;
+  }
+
+  // insert(), returning the (family, index) recorded for the series: the
+  // given one if it was new, the earlier sample's otherwise.
+  std::pair<std::uint32_t, std::uint32_t> insert_or_find(std::uint64_t hash, std::uint32_t family,
+                                                          std::uint32_t index) {
     const sample& s = resolve_(family, index);
     hash |= 1;  // 0 marks an empty slot
     if ((size_ + 1) * 2 > slots_.size()) grow();
@@ -103,9 +150,9 @@ class series_set {
       if (e.hash == 0) {
         e = slot{hash, family, index};
         ++size_;
-        return true;
+        return {family, index};
       }
-      if (e.hash == hash && same_series(resolve_(e.family, e.index), s)) return false;
+      if (e.hash == hash && same_series(resolve_(e.family, e.index), s)) return {e.family, e.index};
     }
   }
 

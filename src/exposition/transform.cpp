@@ -86,6 +86,10 @@ family_list merge(std::span<const family_list* const> parts, merge_stats* stats)
     return result[f].samples[i];
   });
 
+  // A series already taken from an earlier part is dropped; within a part,
+  // its other points stay (detail::series_points), as the parser kept them.
+  std::unordered_map<std::uint64_t, detail::series_points> points;  // by first (family, index)
+  std::vector<std::uint32_t> part_start;  // per result family: where this part's samples begin
   for (const family_list* part : parts) {
     if (!part) continue;
     for (const family& fam : *part) {
@@ -109,15 +113,26 @@ family_list merge(std::span<const family_list* const> parts, merge_stats* stats)
       }
       std::vector<sample>& samples = result[at].samples;
       samples.reserve(samples.size() + fam.samples.size());
+      // A part has each family name once: this family's samples so far are
+      // earlier parts'.
+      part_start.resize(result.size());
+      part_start[at] = static_cast<std::uint32_t>(samples.size());
       for (const sample& s : fam.samples) {
-        const std::uint64_t hash = detail::series_hash(s);
-        if (series.contains(s, hash)) {
-          ++counts.duplicate_series;
-          continue;
-        }
         samples.push_back(s);
-        series.insert(hash, static_cast<std::uint32_t>(at),
-                      static_cast<std::uint32_t>(samples.size() - 1));
+        const auto pos = static_cast<std::uint32_t>(samples.size() - 1);
+        const auto first = series.insert_or_find(detail::series_hash(s), static_cast<std::uint32_t>(at), pos);
+        if (first.first == at && first.second == pos) continue;
+        const bool same_part = first.first == at && first.second >= part_start[at];
+        bool keep = false;
+        if (same_part) {
+          const std::uint64_t key = (std::uint64_t{first.first} << 32) | first.second;
+          const sample& earlier = samples[first.second];
+          keep = points.try_emplace(key, earlier.timestamp_ms).first->second.keep(s.timestamp_ms);
+        }
+        if (!keep) {
+          samples.pop_back();
+          ++counts.duplicate_series;
+        }
       }
     }
   }

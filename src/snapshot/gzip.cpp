@@ -14,7 +14,6 @@ namespace {
 
 constexpr int raw_deflate_bits = -15;  // raw deflate: we write gzip framing ourselves
 constexpr int gzip_bits = 15 + 16;
-constexpr int auto_detect_bits = 15 + 32;  // gzip or zlib
 
 // RFC 1952 header: magic, CM=deflate, no flags, no mtime, XFL=0, OS=unix.
 constexpr std::array<char, 10> gzip_header = {'\x1f', '\x8b', 8, 0, 0, 0, 0, 0, 0, 3};
@@ -122,28 +121,38 @@ std::optional<std::string> gzip_decompress(std::string_view in, std::size_t limi
                                            bool* too_large) {
   if (too_large) *too_large = false;
   z_stream z{};
-  if (inflateInit2(&z, auto_detect_bits) != Z_OK) return std::nullopt;
+  if (inflateInit2(&z, gzip_bits) != Z_OK) return std::nullopt;
   std::string out;
   z.next_in = in_ptr(in);
   z.avail_in = static_cast<uInt>(in.size());
   std::array<char, 64 * 1024> chunk{};
-  int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
+  bool complete = false;
+  for (;;) {
     z.next_out = reinterpret_cast<Bytef*>(chunk.data());
     z.avail_out = chunk.size();
-    rc = inflate(&z, Z_NO_FLUSH);
+    const int rc = inflate(&z, Z_NO_FLUSH);
     if (rc != Z_OK && rc != Z_STREAM_END) break;
     const std::size_t n = chunk.size() - z.avail_out;
     if (out.size() + n > limit) {
       if (too_large) *too_large = true;
-      rc = Z_BUF_ERROR;
       break;
     }
     out.append(chunk.data(), n);
-    if (rc == Z_OK && n == 0 && z.avail_in == 0) break;  // truncated input
+    if (rc == Z_STREAM_END) {
+      // Go's gzip.Reader (multistream, its default, so Prometheus's scrape)
+      // reads member after member: concatenated compressed chunks are one
+      // body. What follows a member must be another one, or nothing.
+      if (z.avail_in == 0) {
+        complete = true;
+        break;
+      }
+      if (inflateReset(&z) != Z_OK) break;
+      continue;
+    }
+    if (n == 0 && z.avail_in == 0) break;  // truncated input
   }
   inflateEnd(&z);
-  if (rc != Z_STREAM_END) return std::nullopt;
+  if (!complete) return std::nullopt;
   return out;
 }
 

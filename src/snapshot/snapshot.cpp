@@ -77,6 +77,15 @@ class series_set {
     while (size < n + n / 3) size *= 2;  // a load of at most 3/4
     slots_.resize(size);
   }
+  // Whether the series of `line` (whose hash is `h`) is there.
+  bool contains(std::uint64_t h, std::string_view line) {
+    h |= 1;
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+      if (slots_[i].hash == 0) return false;
+      if (slots_[i].hash == h && same_series(slots_[i].line, line)) return true;
+    }
+  }
   // False if the series of `line` (whose hash is `h`) was there already.
   // `line` must stay valid while the set lives.
   bool insert(std::uint64_t h, std::string_view line) {
@@ -161,7 +170,13 @@ std::vector<merged_family> group(const std::vector<const snapshot*>& parts, expo
   std::size_t total = 0;
   for (const auto* p : parts) total += p->series_hashes.size();
   series_set taken(total);
+  // A series is a duplicate when an earlier part served it: one part's own
+  // samples of a series are its points at several timestamps (the parser
+  // dropped true duplicates), so its series join `taken` after it.
+  std::vector<std::pair<std::uint64_t, std::string_view>> own;
   for (const auto* p : parts) {
+    for (const auto& [h, line] : own) taken.insert(h, line);
+    own.clear();
     v.dropped_series += p->dropped_series;
     v.served.push_back(p->upstream);
     if (!v.last_modified || p->fetched_at > *v.last_modified) v.last_modified = p->fetched_at;
@@ -181,7 +196,11 @@ std::vector<merged_family> group(const std::vector<const snapshot*>& parts, expo
         const std::size_t end = next_line(f.text_samples, at);
         const auto line = f.text_samples.substr(at, end - at);
         at = end;
-        if (taken.insert(p->series_hashes[f.first_series + i], line)) continue;
+        const std::uint64_t h = p->series_hashes[f.first_series + i];
+        if (!taken.contains(h, line)) {
+          own.emplace_back(h, line);
+          continue;
+        }
         if (pc.keep.empty()) pc.keep.assign(f.samples, true);
         pc.keep[i] = false;
         ++v.dropped_series;

@@ -5,8 +5,14 @@
 namespace cmp::upstream {
 
 ingest_result ingest(std::string_view body, std::string_view content_type,
-                     const config::upstream& cfg) {
-  auto parsed = exposition::parse_body(body, exposition::format_for_content_type(content_type));
+                     const config::upstream& cfg, std::int64_t scrape_time_ms) {
+  exposition::parse_limits limits;
+  limits.label_limit = cfg.label_limit;
+  limits.label_name_length_limit = cfg.label_name_length_limit;
+  limits.label_value_length_limit = cfg.label_value_length_limit;
+  limits.sample_limit = cfg.sample_limit;
+  limits.scrape_time_ms = scrape_time_ms;
+  auto parsed = exposition::parse_body(body, exposition::format_for_content_type(content_type), limits);
   if (!parsed) return parsed.error();
   ingested out{std::move(parsed->families), std::move(parsed->normalizations)};
   for (const auto& [from, to] : cfg.rename_labels) exposition::rename_label(out.families, from, to);

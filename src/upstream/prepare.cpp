@@ -29,11 +29,13 @@ prepared_snapshot prepare_snapshot(const poll_body& in, const config::upstream& 
                                    const std::optional<std::set<std::string>>& previous_schema,
                                    std::optional<derived_counters>& derived) {
   prepared_snapshot out;
-  auto parsed = ingest(in.body, in.content_type, cfg);
+  const auto fetched_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(in.fetched_at.time_since_epoch()).count();
+  auto parsed = ingest(in.body, in.content_type, cfg, fetched_ms);
   if (!parsed && in.restored && in.content_type.empty()) {
     // A state file from before the Content-Type was kept: an OpenMetrics
     // body does not parse as text.
-    if (auto om = ingest(in.body, "application/openmetrics-text", cfg)) parsed = std::move(om);
+    if (auto om = ingest(in.body, "application/openmetrics-text", cfg, fetched_ms)) parsed = std::move(om);
   }
   if (!parsed) {
     out.error = parsed.error().message();

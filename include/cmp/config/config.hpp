@@ -65,6 +65,13 @@ struct upstream {
   // each per-window `*_total` gauge, every window added once, persisted.
   bool derived_counters = false;
   replica_set replicas;  // HA: which of several daemons on one organization this is
+  // Prometheus's opt-in scrape_config limits, applied to the upstream's body
+  // as Prometheus applies them to a scrape: a body over one is refused like a
+  // body Prometheus cannot parse. 0 = no limit (Prometheus's default).
+  std::uint32_t label_limit = 0;               // labels of a series, the name included
+  std::uint32_t label_name_length_limit = 0;   // bytes of a label name (`__name__` is 8)
+  std::uint32_t label_value_length_limit = 0;  // bytes of a label value, the name included
+  std::uint32_t sample_limit = 0;              // sample lines in a body
 };
 
 struct log_settings {

@@ -11,32 +11,45 @@
 // skipped that Prometheus would not skip too. Decisions that matter:
 //
 //  * Which grammar: Prometheus uses the OpenMetrics parser only when the
-//    Content-Type's media type is application/openmetrics-text, the text
-//    parser otherwise (format_for_content_type).
-//  * Lines end in `\n`. A missing final newline is accepted (Prometheus appends
-//    one before lexing). `\r` is rejected wherever it is not plain text (so a
-//    CRLF body fails at its first sample or TYPE line, as in Prometheus).
-//  * Blank lines, lines of spaces/tabs, and trailing blanks are accepted;
+//    Content-Type parses (Go's mime.ParseMediaType) with media type
+//    application/openmetrics-text, the text parser otherwise, a missing or
+//    unparseable header included (format_for_content_type).
+//  * Text (promlex.l): lines end in `\n`; a missing final newline is
+//    accepted (Prometheus appends one). `\r` is no blank (a CRLF body fails
+//    at its first sample or TYPE line). Blank lines, lines of blanks,
+//    trailing blanks, blanks around `{`, `=`, `,` and `}` are accepted;
 //    leading blanks only before a `#` (Prometheus makes them part of a
-//    sample's metric name, which is then invalid). Blanks are also accepted around `{`, `=`, `,` and `}`, and one
-//    trailing comma in a label set.
-//  * `# HELP name text`: exactly one blank separates name and text, the rest
-//    of the line is the text; `\\` and `\n` are unescaped, any other
-//    backslash stays as it is (Prometheus's replacer). `# TYPE name type` with
-//    type counter|gauge|histogram|summary|untyped (lower case, exactly one
-//    blank before it, nothing after). `# HELP`/`# TYPE` followed directly by
-//    the end of the line, and every other `#` line, is a comment.
+//    sample's metric name, which is then invalid). A NUL where a line's
+//    first token would start, or in a comment that starts `#` + non-blank,
+//    ends the input: what came before it is the body.
+//  * Text `# HELP name text` / `# TYPE name type`: the name ends at the
+//    first byte that cannot continue it, and the one byte after it (a blank
+//    or not: `# TYPE a-counter` types `a`) is dropped; the rest of the line
+//    is the text, or the type word (counter|gauge|histogram|summary|untyped,
+//    nothing around it). HELP unescapes `\\` and `\n` only. `# HELP` or
+//    `# TYPE` with nothing after it, and every other `#` line, is a comment.
 //  * Metadata is per line, as in Prometheus: HELP and TYPE may repeat (the
 //    first wins), come after the family's samples, or name a family without
 //    samples (dropped). A family's lines need not be contiguous: blocks of
 //    the same family are merged in order of first appearance.
-//  * A sample line is `name[{labels}] value [timestamp]` with at least one
-//    blank before the value and before the timestamp. Label values unescape
-//    `\\`, `\"` and `\n`; any other escape stays as written. Label values
-//    and HELP text must be UTF-8. Duplicate label names in a sample are an
-//    error (the scrape loop rejects them). A repeated series (same name and
-//    label set, in any label order) keeps its first sample, as the scrape
-//    loop does (the later ones fail as duplicates for the timestamp).
+//  * A text sample is `name[{labels}] value [timestamp]`; the value may
+//    follow the name or `}` with no blank (`a-1`, `a{b="c"}2`). Labels:
+//    commas between them optional, one trailing comma; a value may hold a
+//    raw newline. Label values unescape `\\`, `\"` and `\n`; any other
+//    escape stays as written; values and HELP text must be UTF-8.
+//  * Label sets as the scrape loop stores them: a label whose name has an
+//    empty value anywhere in the set is dropped (Prometheus stores no empty
+//    label), then a name left twice is an error, and so is a `__name__`
+//    label; but, as in the head, a repeated name on a sample that
+//    Prometheus drops as out of bounds first is no error: that sample is
+//    dropped (out_of_bounds_dropped; needs parse_limits::scrape_time_ms).
+//  * Several samples of one series (same name and label set, in any label
+//    order) are all kept, in body order, each at its own timestamp:
+//    Prometheus stores every point (which ones it drops as out of order or
+//    out of bounds depends on its clock, so it decides that when it scrapes
+//    the daemon). Only a true duplicate is dropped, as the scrape drops it:
+//    the same explicit timestamp again, or a second sample without one
+//    (normalization duplicate_series_dropped; the first sample stays).
 //  * Values use Go's strconv.ParseFloat decimal syntax as Prometheus does:
 //    `1`, `-0`, `1.`, `.5`, `+1e-3`, `NaN`, `Inf`, `+Inf`, `-Inf`, `infinity`
 //    (special words case-insensitive). Hexadecimal floats and `_` separators
@@ -44,8 +57,8 @@
 //    out Go's hex floats). Overflow (`1e400`) is an error; underflow rounds to
 //    zero, as in Go.
 //  * Timestamps: text, base-10 int64 milliseconds, digits only (Prometheus's
-//    lexer takes no sign); OpenMetrics, float seconds, truncated to
-//    milliseconds as Prometheus does.
+//    lexer takes no sign); OpenMetrics, float seconds times 1000 converted
+//    as Go converts on amd64 (truncated; out of int64 range: INT64_MIN).
 //  * Family membership: typed histogram `h` takes `h_bucket` (with a numeric
 //    `le`), `h_sum`, `h_count`; summary `s` takes `s` (with a numeric
 //    `quantile`), `s_sum`, `s_count`; other types take only their own name;
@@ -53,12 +66,18 @@
 //    samples whatever the TYPE says, so a histogram or summary whose samples
 //    do not fit (a bare `h`, a bucket without `le`) loses its type and its
 //    samples become untyped families of their own names.
-//  * OpenMetrics: `# EOF` must end the body and nothing may follow it;
-//    `# UNIT` lines are metadata the model does not keep; exemplars are
-//    dropped, and so is a sample with a negative timestamp (Prometheus drops
-//    it as out of bounds; the text format cannot carry it); a counter `c` becomes the counter family `c_total` and
-//    `c_created` its own untyped family (the text model Prometheus stores);
-//    gaugehistogram, stateset, info and unknown families become untyped.
+//  * OpenMetrics (openmetricslex.l, strict): no blank lines, no comments but
+//    `# HELP`, `# TYPE`, `# UNIT` and `# EOF`, exactly one space between
+//    tokens and none inside a label set, commas between labels and no
+//    trailing one. `# EOF` ends the body (one newline may follow it,
+//    nothing else). A UNIT must be a `_`-separated suffix of the name; the
+//    model keeps no unit. Exemplars (` # {labels} value [timestamp]`, only
+//    on `_total` and `_bucket` samples) are checked, then dropped, and so is
+//    a sample with a negative timestamp (Prometheus drops it as out of
+//    bounds; the text format cannot carry it). A counter `c` becomes the
+//    counter family `c_total` and `c_created` its own untyped family (the
+//    text model Prometheus stores); gaugehistogram, stateset, info and
+//    unknown families become untyped.
 //  * Every repair that a strict text-format parser would have refused is
 //    reported as a normalization (kind, first line, count).
 
@@ -75,22 +94,28 @@
 
 namespace cmp::exposition {
 
-// Hard bounds on one parse, so a hostile or broken upstream cannot make the
-// daemon allocate without limit. Exceeding any of them is a parse error.
-// A plain value; thread-safe to share read-only.
+// Bounds on one parse. The body cap, with parsing linear in the body (no
+// step is quadratic in labels or lines), bounds the time and memory a
+// hostile or broken upstream can cost; the rest are Prometheus's own opt-in
+// per-scrape-config limits, 0 meaning none as in Prometheus, counted as its
+// scrape loop counts them. A body over any of them is refused (parse_error
+// with `limit` set). A plain value; thread-safe to share read-only.
 struct parse_limits {
   // Whole body. Matches the 16 MiB upstream body limit in the interface spec.
   std::size_t max_bytes = 16u * 1024 * 1024;
-  // Labels on one sample line.
-  std::size_t max_labels_per_sample = 64;
-  // Metric and label names, in bytes.
-  std::size_t max_name_length = 1024;
-  // One label value after unescaping, in bytes.
-  std::size_t max_label_value_length = 16u * 1024;
-  // One HELP text after unescaping, in bytes.
-  std::size_t max_help_length = 64u * 1024;
-  // Samples in the whole body (a 16 MiB body holds at most ~1.4 M of them).
-  std::size_t max_samples = 2'000'000;
+  // Labels of one series, the metric name (`__name__`) included.
+  std::size_t label_limit = 0;
+  // Bytes of one label name; `__name__` counts (8).
+  std::size_t label_name_length_limit = 0;
+  // Bytes of one label value after unescaping; the metric name counts.
+  std::size_t label_value_length_limit = 0;
+  // Sample lines in the body, kept or not (Prometheus counts every append).
+  std::size_t sample_limit = 0;
+  // When the body is scraped (ms since the epoch; 0: unknown). Prometheus
+  // drops a sample out of bounds (over 10 minutes ahead, or over an hour
+  // old) before its head would refuse the scrape for a repeated label name:
+  // such a sample is dropped, not an error, when this is known.
+  std::int64_t scrape_time_ms = 0;
 };
 
 // Where and why a body was rejected. `line` and `column` are 1-based; the
@@ -99,6 +124,10 @@ struct parse_error {
   std::size_t line = 0;
   std::size_t column = 0;
   std::string reason;
+  // Set when the body is refused for a parse_limits limit: its config key
+  // (label_limit, label_name_length_limit, label_value_length_limit,
+  // sample_limit; static storage). Empty for a body Prometheus cannot parse.
+  std::string_view limit;
 
   // "line 3, column 14: reason"
   std::string message() const;
@@ -117,10 +146,11 @@ using parse_result = boost::system::result<family_list, parse_error>;
 // daemon never asks for it, and Prometheus would parse nothing else from it.
 enum class body_format : std::uint8_t { text, openmetrics, protobuf };
 
-// What Prometheus 2.x picks for a response's Content-Type: OpenMetrics for
-// media type application/openmetrics-text (any parameters, any case),
-// protobuf for application/vnd.google.protobuf, text for everything else, a
-// missing or malformed header included.
+// What Prometheus 2.x picks for a response's Content-Type (textparse.New):
+// OpenMetrics for media type application/openmetrics-text, protobuf for
+// application/vnd.google.protobuf (any case, any valid parameters), text for
+// everything else, a missing header and one that Go's mime.ParseMediaType
+// refuses (a parameter without `=`, a repeated one, ...) included.
 body_format format_for_content_type(std::string_view content_type);
 
 // Kinds of normalization, the `kind` label of
@@ -134,6 +164,7 @@ inline constexpr std::string_view type_after_samples = "type_after_samples";
 inline constexpr std::string_view type_dropped = "type_dropped";
 inline constexpr std::string_view exemplar_dropped = "exemplar_dropped";
 inline constexpr std::string_view negative_timestamp_dropped = "negative_timestamp_dropped";
+inline constexpr std::string_view out_of_bounds_dropped = "out_of_bounds_dropped";
 }  // namespace normalization_kind
 
 // One kind of repair in one body: how often, and the first line it happened

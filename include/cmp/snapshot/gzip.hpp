@@ -42,9 +42,11 @@ struct gzip_end {
 // One-shot gzip (the mock upstream and tests use it).
 [[nodiscard]] std::string gzip_compress(std::string_view body, int level = 6);
 
-// Inflates gzip (or zlib) data, refusing output larger than `limit` bytes:
-// a small compressed body can expand to gigabytes. nullopt on corrupt input
-// or when the limit is hit; `too_large` tells which.
+// Inflates gzip data as Go's gzip.Reader does (every member of a multi-member
+// body, in order; anything else after a member is corrupt input; no zlib),
+// refusing output larger than `limit` bytes: a small compressed body can
+// expand to gigabytes. nullopt on corrupt input or when the limit is hit;
+// `too_large` tells which.
 [[nodiscard]] std::optional<std::string> gzip_decompress(std::string_view in, std::size_t limit,
                                                          bool* too_large = nullptr);
 

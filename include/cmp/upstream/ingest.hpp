@@ -30,10 +30,13 @@ struct ingested {
 using ingest_result = boost::system::result<ingested, exposition::parse_error>;
 
 // Parses `body` as Prometheus would parse a response with that Content-Type
-// (exposition::format_for_content_type) and applies cfg.rename_labels and
-// cfg.extra_labels. An error means Prometheus would refuse the body too.
+// (exposition::format_for_content_type), with cfg's body limits, and applies
+// cfg.rename_labels and cfg.extra_labels. An error means Prometheus would
+// refuse the body too. `scrape_time_ms` (0: unknown) is when it was fetched:
+// what Prometheus drops as out of bounds depends on it
+// (exposition::parse_limits::scrape_time_ms).
 ingest_result ingest(std::string_view body, std::string_view content_type,
-                     const config::upstream& cfg);
+                     const config::upstream& cfg, std::int64_t scrape_time_ms = 0);
 
 // `timestamps: window` stamps every sample with the end of the window the
 // snapshot describes; `timestamps: none` leaves timestamps as the upstream

@@ -26,6 +26,10 @@ std::string error_of(const std::string& yaml) {
   return "";
 }
 
+std::vector<std::string> warnings_of(const std::string& yaml) {
+  return parse_config(yaml, "t.yml").warnings;
+}
+
 TEST(UpstreamOptions, DefaultsAreOff) {
   const auto c = parse_config(with(""), "t.yml");
   EXPECT_FALSE(c.upstreams[0].derived_counters);
@@ -48,6 +52,30 @@ TEST(UpstreamOptions, RejectsBadValues) {
   EXPECT_THAT(error_of(with("    rename_labels: {endpoint: __x}\n")), HasSubstr("reserved"));
 }
 
+// Prometheus's opt-in scrape limits: 0 (none) unless set; read as they are
+// written, summarized, and a name limit below `__name__`'s 8 bytes warned of.
+TEST(UpstreamOptions, BodyLimitsDefaultToNoneAndAreRead) {
+  const auto none = parse_config(with(""), "t.yml").upstreams[0];
+  EXPECT_EQ(none.label_limit + none.label_name_length_limit + none.label_value_length_limit +
+                none.sample_limit,
+            0u);
+  const auto c = parse_config(with("    label_limit: 30\n    label_name_length_limit: 64\n"
+                                   "    label_value_length_limit: 1024\n    sample_limit: 5000\n"),
+                              "t.yml");
+  const auto& u = c.upstreams[0];
+  EXPECT_EQ(u.label_limit, 30u);
+  EXPECT_EQ(u.label_name_length_limit, 64u);
+  EXPECT_EQ(u.label_value_length_limit, 1024u);
+  EXPECT_EQ(u.sample_limit, 5000u);
+  EXPECT_THAT(summarize(c), HasSubstr("label_limit 30, label_name_length_limit 64, "
+                                      "label_value_length_limit 1024, sample_limit 5000"));
+  EXPECT_THAT(error_of(with("    sample_limit: -1\n")), HasSubstr("upstreams[0].sample_limit"));
+  EXPECT_THAT(error_of(with("    label_limit: many\n")), HasSubstr("upstreams[0].label_limit"));
+  const auto w = warnings_of(with("    label_name_length_limit: 5\n"));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_THAT(w[0], HasSubstr("label_name_length_limit: 5 refuses every body"));
+}
+
 TEST(UpstreamOptions, OffsetPlusTimeoutMustFitTheInterval) {
   EXPECT_THAT(error_of(with("    poll_interval: 60s\n    poll_offset: 55s\n    timeout: 10s\n")),
               HasSubstr("upstreams[0].timeout: poll_offset (55s) + timeout (10s) must fit in "
@@ -55,9 +83,6 @@ TEST(UpstreamOptions, OffsetPlusTimeoutMustFitTheInterval) {
   EXPECT_EQ(error_of(with("    poll_interval: 60s\n    poll_offset: 50s\n    timeout: 10s\n")), "");
 }
 
-std::vector<std::string> warnings_of(const std::string& yaml) {
-  return parse_config(yaml, "t.yml").warnings;
-}
 
 TEST(UpstreamReplicas, DefaultIsOneReplica) {
   const auto c = parse_config(with(""), "t.yml");

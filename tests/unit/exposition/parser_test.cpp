@@ -75,13 +75,13 @@ INSTANTIATE_TEST_SUITE_P(
                       value_case{"0.1", 0.1}, value_case{"123456789012345678901234567890", 1.2345678901234568e29}));
 
 TEST(ParseText, LabelValueEscapes) {
+  // An empty value is no label: Prometheus stores none.
   const auto fams = parse_ok(R"(m{a="back\\slash",b="quote\"d",c="new\nline",d="",e="ünï€ode"} 1)");
   ASSERT_EQ(fams.size(), 1u);
   EXPECT_EQ(fams[0].samples[0].labels(),
             (std::vector<label>{{"a", "back\\slash"},
                                 {"b", "quote\"d"},
                                 {"c", "new\nline"},
-                                {"d", ""},
                                 {"e", "ünï€ode"}}));
 }
 
@@ -227,10 +227,10 @@ INSTANTIATE_TEST_SUITE_P(
     Corpus, ParseInvalid,
     ::testing::Values(
         invalid_case{"NameStartsWithDigit", "ok 1\n1abc 1\n", 2, "invalid metric name"},
-        invalid_case{"NameWithDash", "foo-bar 1\n", 1, "invalid character \"-\" in metric name"},
+        // promlex ends the name at `-`: the value is `-bar`.
+        invalid_case{"NameWithDash", "foo-bar 1\n", 1, "invalid value \"-bar\""},
         invalid_case{"MissingValue", "foo\n", 1, "expected value"},
         invalid_case{"MissingValueAfterLabels", "foo{a=\"b\"}\n", 1, "expected value"},
-        invalid_case{"NoBlankBeforeValue", "foo{a=\"b\"}1\n", 1, "expected blank"},
         invalid_case{"BadValue", "foo 1x\n", 1, "invalid value \"1x\""},
         invalid_case{"HexValue", "foo 0x1p3\n", 1, "invalid value"},
         invalid_case{"UnderscoreValue", "foo 1_000\n", 1, "invalid value"},
@@ -245,8 +245,9 @@ INSTANTIATE_TEST_SUITE_P(
         invalid_case{"LabelNameWithColon", "foo{a:b=\"c\"} 1\n", 1, "expected '='"},
         invalid_case{"LabelNameStartsWithDigit", "foo{1a=\"c\"} 1\n", 1, "invalid label name"},
         invalid_case{"UnquotedLabelValue", "foo{a=b} 1\n", 1, "expected '\"'"},
-        invalid_case{"UnterminatedLabelValue", "foo{a=\"b} 1\n", 1, "unterminated value"},
-        invalid_case{"UnterminatedLabelSet", "foo{a=\"b\" 1\n", 1, "expected ',' or '}'"},
+        // A text label value may span lines; this one runs to the end.
+        invalid_case{"UnterminatedLabelValue", "foo{a=\"b} 1\n", 2, "unterminated value"},
+        invalid_case{"UnterminatedLabelSet", "foo{a=\"b\" 1\n", 1, "invalid label name"},
         invalid_case{"DoubleComma", "foo{a=\"1\",,b=\"2\"} 1\n", 1, "invalid label name"},
         invalid_case{"EmptyLabelPair", "foo{,} 1\n", 1, "invalid label name"},
         invalid_case{"DuplicateLabelName", "foo{a=\"1\",b=\"2\",a=\"3\"} 1\n", 1,
@@ -271,7 +272,18 @@ INSTANTIATE_TEST_SUITE_P(
         invalid_case{"CrlfType", "# TYPE foo gauge\r\nfoo 1\r\n", 1, "carriage return"},
         invalid_case{"CrlfAfterTimestamp", "foo 1 2\r\n", 1, "carriage return"},
         invalid_case{"QuotedMetricName", "{\"foo\"} 1\n", 1, "invalid metric name"},
-        invalid_case{"VerticalTabIsNotBlank", "foo\v1\n", 1, "invalid character"}),
+        invalid_case{"VerticalTabIsNotBlank", "foo\v1\n", 1, "invalid value"},
+        invalid_case{"BraceAfterLabels", "foo{a=\"b\"}{c=\"d\"} 1\n", 1, "got '{'"},
+        invalid_case{"NameLabel", "foo{__name__=\"bar\"} 1\n", 1, "__name__"},
+        // The check skipped for a repeat of the previous line's names still
+        // sees a repeat that is not one.
+        invalid_case{"DuplicateAfterALineOfOtherNames", "a{x=\"1\",y=\"2\"} 1\na{x=\"1\",x=\"2\"} 1\n", 2,
+                     "duplicate label name"},
+        invalid_case{"DuplicateAfterAnEmptyLabel", "a{x=\"\",y=\"1\"} 1\nb{y=\"1\",y=\"2\"} 1\n", 2,
+                     "duplicate label name"},
+        invalid_case{"NameLabelEmpty", "foo{__name__=\"\"} 1\n", 1, "__name__"},
+        invalid_case{"BackslashNewlineInLabelValue", "foo{a=\"b\\\nc\"} 1\n", 1, "unterminated value"},
+        invalid_case{"NulAfterHelpName", std::string("# HELP foo\0 x\nfoo 1\n", 19), 1, "NUL"}),
     [](const ::testing::TestParamInfo<invalid_case>& p) { return std::string(p.param.name); });
 
 // Hundreds of families: the sets of family names and series grow past
@@ -308,45 +320,68 @@ TEST(ParseText, ManyFamiliesKeepTheirTypesAndOrder) {
 }
 
 TEST(ParseText, ErrorPositionAndMessage) {
-  const auto r = parse_text("a 1\nb 2\nc{x=\"1\" y=\"2\"} 3\n");
+  const auto r = parse_text("a 1\nb 2\nc{x=\"1\" y:=\"2\"} 3\n");
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().line, 3u);
-  EXPECT_EQ(r.error().column, 9u);
-  EXPECT_EQ(r.error().message(), "line 3, column 9: " + r.error().reason);
+  EXPECT_EQ(r.error().column, 10u);
+  EXPECT_EQ(r.error().message(), "line 3, column 10: " + r.error().reason);
   EXPECT_THROW((void)r.value(), std::runtime_error);
 }
 
-TEST(ParseText, LimitsAreEnforced) {
+TEST(ParseText, TheBodyCapIsTheOnlyDefaultLimit) {
   parse_limits small;
   small.max_bytes = 8;
-  EXPECT_NE(parse_text("foo 1\nbar 2\n", small).error().reason.find("exceeds the limit"),
-            std::string::npos);
+  const auto r = parse_text("foo 1\nbar 2\n", small);
+  EXPECT_NE(r.error().reason.find("exceeds the limit"), std::string::npos);
+  EXPECT_TRUE(r.error().limit.empty());
 
-  parse_limits few_labels;
-  few_labels.max_labels_per_sample = 2;
-  EXPECT_TRUE(parse_text("foo{a=\"1\",b=\"2\"} 1\n", few_labels).has_value());
-  EXPECT_NE(parse_text("foo{a=\"1\",b=\"2\",c=\"3\"} 1\n", few_labels).error().reason.find("labels"),
-            std::string::npos);
+  // Prometheus has no default limit on labels, names, values or HELP text.
+  std::string labels;
+  for (int i = 0; i < 300; ++i) labels.append("l").append(std::to_string(i)).append("=\"v\",");
+  const std::string long_value(70000, 'v');
+  const std::string long_name(5000, 'n');
+  std::string body = "a{";
+  body.append(labels).append("} 1\n");
+  body.append(long_name).append("{").append(long_name).append("=\"").append(long_value).append("\"} 1\n");
+  body.append("# HELP a ").append(long_value).append("\n");
+  const auto big = parse_text(body);
+  ASSERT_TRUE(big.has_value()) << big.error().message();
+  EXPECT_EQ((*big)[0].samples[0].labels().size(), 300u);
+}
 
-  parse_limits short_names;
-  short_names.max_name_length = 3;
-  EXPECT_FALSE(parse_text("abcd 1\n", short_names).has_value());
-  EXPECT_FALSE(parse_text("a{abcd=\"1\"} 1\n", short_names).has_value());
+// As Prometheus's verifyLabelLimits and sample_limit count: the metric name
+// is the label __name__ (for the count, the name length and the value
+// length), empty labels are gone, every sample line counts.
+TEST(ParseText, PrometheusLimitsRefuseTheBodyAndNameTheLimit) {
+  const auto refused_for = [](std::string_view body, const parse_limits& l) {
+    const auto r = parse_text(body, l);
+    return r ? std::string("taken") : std::string(r.error().limit);
+  };
+  parse_limits labels;
+  labels.label_limit = 3;  // __name__ and two more
+  EXPECT_EQ(refused_for("foo{a=\"1\",b=\"2\"} 1\n", labels), "taken");
+  EXPECT_EQ(refused_for("foo{a=\"1\",b=\"2\",c=\"\"} 1\n", labels), "taken");
+  EXPECT_EQ(refused_for("foo 1\nfoo{a=\"1\",b=\"2\",c=\"3\"} 1\n", labels), "label_limit");
 
-  parse_limits short_values;
-  short_values.max_label_value_length = 3;
-  EXPECT_TRUE(parse_text("a{x=\"\\\\\\\\\\\\\"} 1\n", short_values).has_value());  // 3 after unescape
-  EXPECT_FALSE(parse_text("a{x=\"abcd\"} 1\n", short_values).has_value());
+  parse_limits names;
+  names.label_name_length_limit = 8;  // `__name__` just fits
+  EXPECT_EQ(refused_for("a_very_long_metric_name{abcdefgh=\"1\"} 1\n", names), "taken");
+  EXPECT_EQ(refused_for("a{abcdefghi=\"1\"} 1\n", names), "label_name_length_limit");
+  names.label_name_length_limit = 7;
+  EXPECT_EQ(refused_for("a 1\n", names), "label_name_length_limit");
 
-  parse_limits short_help;
-  short_help.max_help_length = 3;
-  EXPECT_FALSE(parse_text("# HELP a abcd\na 1\n", short_help).has_value());
+  parse_limits values;
+  values.label_value_length_limit = 3;
+  EXPECT_EQ(refused_for("abc{x=\"\\\\\\\\\\\\\"} 1\n", values), "taken");  // 3 after unescape
+  EXPECT_EQ(refused_for("a{x=\"abcd\"} 1\n", values), "label_value_length_limit");
+  EXPECT_EQ(refused_for("abcd 1\n", values), "label_value_length_limit");
 
-  parse_limits few_samples;
-  few_samples.max_samples = 2;
-  EXPECT_TRUE(parse_text("a 1\nb 1\n", few_samples).has_value());
-  EXPECT_NE(parse_text("a 1\nb 1\nc 1\n", few_samples).error().reason.find("samples"),
-            std::string::npos);
+  parse_limits samples;
+  samples.sample_limit = 2;
+  EXPECT_EQ(refused_for("a 1\na 2\n", samples), "taken");  // the duplicate counts too
+  EXPECT_EQ(refused_for("a 1\nb 1\nb 1\n", samples), "sample_limit");
+  // A body that does not parse is a parse error, whatever the count.
+  EXPECT_EQ(refused_for("a 1\nb 1\nc 1\nd x\n", samples), "");
 }
 
 TEST(ParseText, SameSeriesNameInDifferentFamiliesIsStillADuplicate) {

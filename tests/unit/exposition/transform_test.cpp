@@ -107,6 +107,20 @@ TEST(Merge, DuplicatesWithinOnePartAndAcrossLabelOrder) {
   EXPECT_EQ(merged[0].samples[1].value, 3);
 }
 
+// Several points of one series (explicit timestamps) stay within a part, as
+// the parser kept them; the same timestamp twice is a duplicate; a series
+// already taken from an earlier part is dropped whatever its timestamps.
+TEST(Merge, PointsOfOneSeriesStayWithinAPart) {
+  const auto a = parse_ok("m 1 1000\nm 2 2000\nm 3\n");
+  family_list b = a;
+  b[0].samples.push_back(sample("m", {}, 4, 2000));
+  const family_list* parts[] = {&b, &a};
+  merge_stats stats;
+  const auto merged = merge(parts, &stats);
+  EXPECT_EQ(stats.duplicate_series, 4u);
+  EXPECT_EQ(text(merged), "# TYPE m untyped\nm 1 1000\nm 2 2000\nm 3\n");
+}
+
 TEST(Merge, ManyFamiliesKeepTheirIndex) {
   // Enough families that any reallocation of the result would show.
   std::string body;

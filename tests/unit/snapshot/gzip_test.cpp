@@ -68,6 +68,27 @@ TEST(Gzip, DecompressRefusesOutputBeyondTheLimit) {
   EXPECT_FALSE(too_large);
 }
 
+// Concatenated gzip members (what joining compressed chunks gives) are one
+// body to Go's gzip.Reader, so to Prometheus: every member is read.
+TEST(Gzip, DecompressReadsEveryMember) {
+  const std::string a = some_text(3000, 1), b = some_text(2000, 2);
+  const std::string two = gzip_compress(a) + gzip_compress(b);
+  EXPECT_EQ(gzip_decompress(two, 1 << 20).value(), a + b);
+  EXPECT_EQ(gzip_decompress(two + gzip_compress(""), 1 << 20).value(), a + b);
+  bool too_large = false;
+  EXPECT_FALSE(gzip_decompress(two, a.size() + b.size() - 1, &too_large));  // the limit spans members
+  EXPECT_TRUE(too_large);
+  // After a member comes another one or nothing: trailing bytes (zero
+  // padding included) and a truncated second member are corrupt, as in Go.
+  EXPECT_FALSE(gzip_decompress(gzip_compress(a) + std::string(8, '\0'), 1 << 20));
+  EXPECT_FALSE(gzip_decompress(two.substr(0, two.size() - 3), 1 << 20));
+}
+
+TEST(Gzip, DecompressRejectsZlibAsGoDoes) {
+  const std::string zlib("\x78\x9c\x4b\x04\x00\x00\x62\x00\x62", 9);  // "a"
+  EXPECT_FALSE(gzip_decompress(zlib, 1 << 20));
+}
+
 TEST(Gzip, DecompressRejectsCorruptAndTruncatedInput) {
   auto packed = gzip_compress(some_text(5000, 3));
   bool too_large = true;

@@ -228,6 +228,16 @@ TEST(MergeViews, SameSeriesInTwoUpstreamsIsServedOnceAndCounted) {
   EXPECT_EQ(merge_views({c, d})->text.plain, "# TYPE x untyped\nx{k=\"1\",j=\"2\"} 1\n");
 }
 
+// One upstream's points of a series at several timestamps are all served
+// (Prometheus stores each); another upstream's sample of it is a duplicate.
+TEST(MergeViews, PointsOfOneSeriesInOneUpstreamAreAllServed) {
+  const auto a = make_snapshot("a", t0, "# TYPE x gauge\nx 1 1000\nx 2 2000\n");
+  const auto b = make_snapshot("b", t0, "# TYPE x gauge\nx 3 3000\n");
+  const auto v = merge_views({a, b});
+  EXPECT_EQ(v->text.plain, "# TYPE x gauge\nx 1 1000\nx 2 2000\n");
+  EXPECT_EQ(v->dropped_series, 1u);
+}
+
 // A store whose rebuilds the test runs by hand, as the daemon's rebuild
 // thread would.
 class RebuildJobs : public ::testing::Test {

@@ -42,6 +42,13 @@ TEST(DecodeBody, GzipBodyIsDecodedAndTheExchangeKept) {
   EXPECT_EQ(classify(r, now, false).outcome.what, kind::success);
 }
 
+TEST(DecodeBody, AMultiMemberGzipBodyIsReadWhole) {
+  auto r = received(200, gzipped(text) + gzipped("b 2\n"), true);
+  decode_body(r, 1u << 20);
+  EXPECT_FALSE(r.fault);
+  EXPECT_EQ(r.body, text + "b 2\n");
+}
+
 TEST(DecodeBody, AnErrorStatusKeepsItsCodeAndReason) {
   auto r = received(503, gzipped("overloaded"), true);
   decode_body(r, 1u << 20);
