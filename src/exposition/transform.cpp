@@ -1,5 +1,6 @@
 #include "cmp/exposition/transform.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 #include <utility>
@@ -60,9 +61,49 @@ rename_stats rename_label(family_list& families, std::string_view from, std::str
   return stats;
 }
 
-void set_timestamps(family_list& families, std::int64_t ms) {
-  for (family& fam : families)
+namespace {
+
+// Whether point `a` of a series is later than point `b`: one without a
+// timestamp is at the scrape, after any the upstream stamped.
+bool later(const sample& a, const sample& b) {
+  return b.timestamp_ms && (!a.timestamp_ms || *a.timestamp_ms > *b.timestamp_ms);
+}
+
+// Keeps one point per series, the latest (the first of equals), where it
+// first appeared; returns how many were dropped.
+std::size_t keep_latest_points(std::vector<sample>& samples) {
+  std::vector<sample> kept;
+  kept.reserve(samples.size());
+  detail::series_set series(
+      [&kept](std::uint32_t, std::uint32_t i) -> const sample& { return kept[i]; });
+  series.reserve(samples.size());
+  std::size_t dropped = 0;
+  for (sample& s : samples) {
+    kept.push_back(std::move(s));
+    const auto pos = static_cast<std::uint32_t>(kept.size() - 1);
+    const auto first = series.insert_or_find(detail::series_hash(kept.back()), 0, pos).second;
+    if (first == pos) continue;
+    if (later(kept.back(), kept[first])) kept[first] = std::move(kept.back());
+    kept.pop_back();
+    ++dropped;
+  }
+  samples = std::move(kept);
+  return dropped;
+}
+
+}  // namespace
+
+std::size_t set_timestamps(family_list& families, std::int64_t ms) {
+  std::size_t dropped = 0;
+  for (family& fam : families) {
+    // Several points of one series exist only where the upstream stamped
+    // some: a body without timestamps (the API's) costs no set.
+    const bool stamped = std::any_of(fam.samples.begin(), fam.samples.end(),
+                                     [](const sample& s) { return s.timestamp_ms.has_value(); });
+    if (stamped) dropped += keep_latest_points(fam.samples);
     for (sample& s : fam.samples) s.timestamp_ms = ms;
+  }
+  return dropped;
 }
 
 void clear_timestamps(family_list& families) {

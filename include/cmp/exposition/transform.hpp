@@ -35,7 +35,11 @@ struct rename_stats {
 rename_stats rename_label(family_list& families, std::string_view from, std::string_view to);
 
 // Gives every sample the timestamp `ms` (milliseconds since the epoch).
-void set_timestamps(family_list& families, std::int64_t ms);
+// Several points of one series (timestamps the upstream sent) would become
+// duplicates of one timestamp, which a scraper drops after the first with a
+// warning on every scrape: the latest of them is kept, in the place of the
+// first, and the others are dropped. Returns how many were dropped.
+std::size_t set_timestamps(family_list& families, std::int64_t ms);
 
 // Removes every sample timestamp.
 void clear_timestamps(family_list& families);

@@ -66,6 +66,23 @@ TEST(Timestamps, SetAndClear) {
   EXPECT_FALSE(fams[1].samples[0].timestamp_ms);
 }
 
+TEST(Timestamps, SeveralPointsOfASeriesBecomeItsLatestAtTheWindow) {
+  // Stamped with one window, the points would be duplicates for a scraper:
+  // the latest stays (one without a timestamp is the latest), in the place
+  // of the first point, values of other series untouched.
+  auto fams = parse_ok("m{a=\"1\"} 1 1000\nm{a=\"2\"} 7\nm{a=\"1\"} 3 3000\nm{a=\"1\"} 2 2000\n"
+                       "n 1 1000\nn 9\n");
+  EXPECT_EQ(set_timestamps(fams, 60'000), 3u);
+  ASSERT_EQ(fams[0].samples.size(), 2u);
+  EXPECT_EQ(fams[0].samples[0].labels()[0].value, "1");
+  EXPECT_EQ(fams[0].samples[0].value, 3);
+  EXPECT_EQ(fams[0].samples[1].value, 7);
+  ASSERT_EQ(fams[1].samples.size(), 1u);
+  EXPECT_EQ(fams[1].samples[0].value, 9);
+  for (const auto& f : fams)
+    for (const auto& s : f.samples) EXPECT_EQ(s.timestamp_ms, 60'000);
+}
+
 TEST(Merge, FirstSeenOrderTypeConflictsAndDuplicates) {
   const auto a = parse_ok(
       "# TYPE up gauge\nup{u=\"a\"} 1\n"
